@@ -1,0 +1,104 @@
+"""Train and eval transforms of the EfficientNet recipe (Tan & Le, 2019, §5.2).
+
+Train: random-area crop (8%..100% of the image, aspect 3/4..4/3), horizontal flip,
+AutoAugment (ImageNet policy) or RandAugment, bicubic resize, ImageNet normalisation.
+Eval: centre crop of side ``res / (res + 32) * min(H, W)`` of the original image, then a
+bicubic resize to ``res`` (the official ``preprocessing.py``, CROP_PADDING = 32).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+# ImageNet statistics on 0..1 input (the official code's MEAN_RGB / STDDEV_RGB divided by 255).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CROP_PADDING = 32
+AUGMENTS = ("autoaugment", "randaugment", "none")
+# RandAugment defaults: N=2 ops of magnitude M=9 (RandAugment paper's ImageNet setting;
+# later EfficientNet releases use M=10..28 for the larger variants).
+RANDAUGMENT_N = 2
+RANDAUGMENT_M = 9
+
+Transform = Callable[[Image.Image], torch.Tensor]
+
+
+class CenterCropFraction:
+    """Crop the centre square of side ``int(fraction * min(H, W))``, then resize to ``size``.
+
+    Mirrors the official ``_decode_and_center_crop``: the crop is taken from the original image
+    (offsets ``(H - side + 1) // 2``), then resized bicubically. At least one pixel is kept.
+
+    Args:
+        size: output side in pixels.
+        fraction: crop side as a fraction of the shorter image side, ``size / (size + 32)``
+            for the paper's recipe.
+    """
+
+    def __init__(self, size: int, fraction: float) -> None:
+        if size < 1 or not 0.0 < fraction <= 1.0:
+            raise ValueError(f"need size >= 1 and 0 < fraction <= 1, got {size}, {fraction}")
+        self.size = size
+        self.fraction = fraction
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        w, h = img.size
+        side = max(1, int(self.fraction * min(w, h)))
+        top = (h - side + 1) // 2
+        left = (w - side + 1) // 2
+        img = img.crop((left, top, left + side, top + side))
+        return img.resize((self.size, self.size), Image.Resampling.BICUBIC)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, fraction={self.fraction:.4f})"
+
+
+def _normalize() -> list[Callable]:
+    return [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+
+
+def eval_transform(resolution: int) -> Transform:
+    """Centre crop of ``resolution / (resolution + 32)`` of the shorter side, bicubic resize,
+    ImageNet normalisation (facts §10). Input: an RGB PIL image; output: (3, res, res) float."""
+    fraction = resolution / (resolution + CROP_PADDING)
+    return T.Compose([CenterCropFraction(resolution, fraction), *_normalize()])
+
+
+def train_transform(
+    resolution: int,
+    augment: str = "autoaugment",
+    *,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+) -> Transform:
+    """Random-area crop (``crop_scale`` of the area, aspect 3/4..4/3, bicubic), horizontal
+    flip, then AutoAugment (ImageNet policy), RandAugment (N=2, M=9) or nothing; ImageNet
+    normalisation (paper §5.2, facts §10).
+
+    ``crop_scale=(0.08, 1.0)`` is the paper's; a milder lower bound (e.g. 0.35) suits tiny
+    images such as the demo set.
+    """
+    if resolution < 1:
+        raise ValueError(f"resolution must be >= 1, got {resolution}")
+    lo, hi = crop_scale
+    if not 0.0 < lo <= hi <= 1.0:
+        raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {crop_scale}")
+    steps: list[Callable] = [
+        T.RandomResizedCrop(
+            resolution,
+            scale=(lo, hi),
+            ratio=(3 / 4, 4 / 3),
+            interpolation=T.InterpolationMode.BICUBIC,
+        ),
+        T.RandomHorizontalFlip(),
+    ]
+    if augment == "autoaugment":
+        steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET))
+    elif augment == "randaugment":
+        steps.append(T.RandAugment(num_ops=RANDAUGMENT_N, magnitude=RANDAUGMENT_M))
+    elif augment != "none":
+        raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+    return T.Compose([*steps, *_normalize()])

@@ -1,0 +1,137 @@
+"""Checkpoints that survive crashes, and loading that never runs code from a file.
+
+Every file is written atomically: to a temporary file in the same directory, flushed and
+``fsync``-ed, then moved over the old one with :func:`os.replace` (atomic on POSIX and
+Windows), and the directory entry is synced. A kill at any moment leaves either the old file
+or the new one, never a torn one; a full disk leaves the old one and raises ``OSError``.
+
+``last.ckpt`` is a plain :func:`torch.save` dict of tensors and Python scalars/lists, loaded
+with ``torch.load(weights_only=True)``: a pickle that would construct arbitrary objects
+(and so could run code) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then atomically move ``tmp_path`` to ``path``.
+
+    On any failure the temporary file is removed, ``path`` is untouched and an ``OSError``
+    naming the file is raised.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(
+                exc.errno, f"could not write {path} ({exc.strerror or exc}); the previous file, "
+                "if any, is unchanged"
+            ) from exc
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Atomically ``torch.save`` a dict of tensors and plain Python values."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` (no code from the file is ever run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"refusing to load {path}: it is not a plain tensor checkpoint (weights_only "
+            f"load failed: {first})"
+        ) from None
+    except (RuntimeError, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt): {exc}") from None
+    if not isinstance(state, dict) or "format" not in state:
+        raise ValueError(f"{path} is not an effnet training checkpoint")
+    return state
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically write ``obj`` as indented JSON."""
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def save_weights_atomic(model: torch.nn.Module, path: str | os.PathLike[str]) -> Path:
+    """:func:`effnet.save_weights` (safetensors + metadata), written atomically."""
+    import effnet
+
+    def write(tmp: Path) -> None:
+        effnet.save_weights(model, tmp)
+        produced = tmp if tmp.exists() else tmp.with_suffix(".safetensors")
+        if produced != tmp:
+            os.replace(produced, tmp)
+
+    return atomic_write(path, write)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states as checkpoint-safe values (tensors, ints, tuples)."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (
+            np_state[0],
+            torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
