@@ -28,7 +28,7 @@ def _int_to_l(img: Image.Image) -> Image.Image:
     """
     arr = np.asarray(img).astype(np.float64)
     arr = np.clip(arr, 0, 65535) / 257.0
-    return Image.fromarray(np.rint(arr).astype(np.uint8), mode="L")
+    return Image.fromarray(np.rint(arr).astype(np.uint8))
 
 
 def _float_to_l(img: Image.Image) -> Image.Image:
@@ -39,7 +39,7 @@ def _float_to_l(img: Image.Image) -> Image.Image:
     arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
     if arr.size and arr.min() >= 0.0 and arr.max() <= 1.0:
         arr = arr * 255.0
-    return Image.fromarray(np.rint(np.clip(arr, 0, 255)).astype(np.uint8), mode="L")
+    return Image.fromarray(np.rint(np.clip(arr, 0, 255)).astype(np.uint8))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -71,7 +71,9 @@ def _exif_transpose(img: Image.Image) -> Image.Image:
         return img
 
 
-def load_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(
+    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Open ``path``, apply its EXIF orientation and return an RGB image (first frame of
     animations).
 
@@ -88,7 +90,9 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
         return to_rgb(_exif_transpose(img))
 
 
-def check_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> str | None:
+def check_image(
+    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> str | None:
     """Cheap validity check; returns ``None`` if the file looks usable, else the reason.
 
     ``Image.open`` + ``verify()`` for every format (PNG's verify checks every chunk's CRC);

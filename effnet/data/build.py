@@ -1,0 +1,158 @@
+"""``build_datasets``: one call from a path (or ``"demo"``) to train / minival / val datasets.
+
+Accepted layouts of ``data``:
+  * ``"demo"``: the generated demo set (``effnet.data.demo``);
+  * ``DIR/train/<class>/*`` and optionally ``DIR/val/<class>/*`` (image folders);
+  * CIFAR-10 / CIFAR-100 python files in ``DIR`` (or ``DIR/cifar-10-batches-py``,
+    ``DIR/cifar-100-python``); the CIFAR test set is the val split;
+  * ``DIR/<class>/*``: class folders directly, taken as the train split (no val).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
+from effnet.data.demo import demo_root
+from effnet.data.folder import ImageFolderDataset, find_classes, index_folder
+from effnet.data.image import DEFAULT_MAX_PIXELS
+from effnet.data.split import stratified_split
+from effnet.data.transforms import AUGMENTS, eval_transform, train_transform
+
+LAYOUTS = (
+    "'demo'; DIR/train/<class>/* (+ optional DIR/val/<class>/*); CIFAR-10 python files "
+    "(data_batch_1..5, test_batch, batches.meta) or CIFAR-100 (train, test, meta) in DIR, "
+    "DIR/cifar-10-batches-py or DIR/cifar-100-python; or DIR/<class>/* (class folders only)"
+)
+
+
+@dataclass
+class DataBundle:
+    """The datasets a training run needs; items are ``(float tensor 3 x res x res, label)``.
+
+    Attributes:
+        train: the train split minus minival, with train transforms.
+        minival: held out of train (seeded, stratified), with eval transforms (paper §5.2).
+        val: ``DIR/val`` or the CIFAR test set with eval transforms; ``None`` if absent.
+        classes: class names, indexed by label.
+        skipped: paths of unreadable images that were skipped.
+    """
+
+    train: Dataset
+    minival: Dataset
+    val: Dataset | None
+    classes: list[str]
+    skipped: list[str] = field(default_factory=list)
+
+
+_Pool = ImageFolderDataset | CifarDataset
+
+
+def _folders(
+    train_dir: Path,
+    val_dir: Path | None,
+    transform: Callable,
+    strict: bool,
+    max_pixels: int | None,
+) -> tuple[_Pool, _Pool | None, list[str]]:
+    classes = find_classes(train_dir)
+    if not classes:
+        raise ValueError(f"{train_dir} has no class folders; accepted layouts: {LAYOUTS}")
+    samples, skipped = index_folder(train_dir, classes, strict=strict, max_pixels=max_pixels)
+    train = ImageFolderDataset(samples, classes, transform, max_pixels)
+    if val_dir is None:
+        return train, None, skipped
+    val_classes = find_classes(val_dir)
+    unknown = sorted(set(val_classes) - set(classes))
+    if unknown:
+        raise ValueError(f"{val_dir} has class folders not in {train_dir}: {unknown[:10]}")
+    if not val_classes:
+        raise ValueError(f"{val_dir} has no class folders")
+    val_samples, val_skipped = index_folder(
+        val_dir, val_classes, strict=strict, max_pixels=max_pixels
+    )
+    to_train_label = [classes.index(c) for c in val_classes]
+    val_samples = [(p, to_train_label[y]) for p, y in val_samples]
+    return (
+        train,
+        ImageFolderDataset(val_samples, classes, transform, max_pixels),
+        (skipped + val_skipped),
+    )
+
+
+def _load(
+    data: str | os.PathLike, transform: Callable, strict: bool, max_pixels: int | None
+) -> tuple[_Pool, _Pool | None, list[str]]:
+    """(train pool, val, skipped) for any accepted layout; transforms set later."""
+    if isinstance(data, str) and data == "demo":
+        root = demo_root()
+        return _folders(root / "train", root / "val", transform, strict, max_pixels)
+    root = Path(data).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"data {str(data)!r} is not a directory; accepted layouts: {LAYOUTS}")
+    if (root / "train").is_dir():
+        val = root / "val" if (root / "val").is_dir() else None
+        return _folders(root / "train", val, transform, strict, max_pixels)
+    layout = find_cifar(root)
+    if layout is not None:
+        classes, (x, y), (xt, yt) = read_cifar(layout)
+        return (
+            CifarDataset(x, y, classes, transform),
+            CifarDataset(xt, yt, classes, transform),
+            [],
+        )
+    if (root / "val").is_dir():
+        raise ValueError(f"{root} has val/ but no train/; accepted layouts: {LAYOUTS}")
+    if find_classes(root):
+        return _folders(root, None, transform, strict, max_pixels)
+    raise ValueError(f"{root} matches no accepted dataset layout: {LAYOUTS}")
+
+
+def build_datasets(
+    data: str | os.PathLike,
+    *,
+    resolution: int,
+    minival_size: int | float = 0.1,
+    augment: str = "autoaugment",
+    seed: int = 0,
+    strict: bool = False,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> DataBundle:
+    """Index ``data`` and split off minival; see the module docstring for the layouts.
+
+    Args:
+        data: ``"demo"`` or a dataset directory.
+        resolution: image side fed to the network.
+        minival_size: fraction (< 1) or count (>= 1) of train held out, stratified by class
+            (the paper held out 25,000 ImageNet images, §5.2).
+        augment: ``"autoaugment"``, ``"randaugment"`` or ``"none"``.
+        seed: seed of the minival split.
+        strict: raise on unreadable images instead of skipping them with a warning.
+        crop_scale: area range of the random crop (paper: 0.08..1).
+        max_pixels: images with more pixels are treated as unreadable (decompression bombs).
+
+    Raises:
+        ValueError: unknown layout, empty class folder or dataset, val class not in train,
+            unreadable image with ``strict``, or a minival that would empty a class.
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+    train_tf = train_transform(resolution, augment, crop_scale=crop_scale)
+    eval_tf = eval_transform(resolution)
+    pool, val, skipped = _load(data, eval_tf, strict, max_pixels)
+    if len(pool) == 0:
+        raise ValueError(f"no training images found in {data!r}")
+    train_idx, minival_idx = stratified_split(pool.targets, minival_size, seed)
+    return DataBundle(
+        train=pool.subset(train_idx, train_tf),
+        minival=pool.subset(minival_idx, eval_tf),
+        val=val,
+        classes=list(pool.classes),
+        skipped=skipped,
+    )
