@@ -16,6 +16,9 @@ from collections.abc import Sequence
 VERBS: tuple[str, ...] = (
     "profile",
     "export",
+    "cam",
+    "plot",
+    "summary",
 )
 
 

@@ -1,0 +1,272 @@
+"""Class activation maps, aligned with the original image (the paper's Fig. 7).
+
+Two methods:
+
+* **CAM** (Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016):
+  for a network whose head is global average pooling followed by a linear layer, the logit of
+  class c is the spatial mean of ``M_c = sum_k w_ck F_k`` plus a bias, with ``F`` the final
+  feature map and ``w`` the classifier weights. ``M_c`` is the map. Every effnet
+  :class:`~effnet.model.Network` has this head; the identity is checked at run time.
+* **Grad-CAM** (Selvaraju et al., ICCV 2017): ``ReLU(sum_k a_k F_k)`` with ``a_k`` the spatial
+  mean of d logit_c / d F_k, for any model with ``forward_features`` / ``forward_head``
+  (effnet and timm models), whatever its head.
+
+The model sees the eval crop: a centred square of side ``res / (res + 32)`` of the shorter
+image side, resized to ``res`` (:func:`effnet.data.transforms.eval_transform`). The map is
+upsampled to that square and placed where the square came from in the original image, so it
+lines up with the picture the user gave, whatever its size and aspect ratio; outside the
+square the map is 0 (the model never saw those pixels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+Method = Literal["cam", "gradcam"]
+METHODS: tuple[str, ...] = ("cam", "gradcam")
+CROP_PADDING = 32  # the official eval crop: res / (res + 32) of the shorter side
+Box = tuple[int, int, int, int]  # (left, top, right, bottom) in original-image pixels
+
+
+@dataclass(frozen=True)
+class FeatureMaps:
+    """Raw maps at feature-map resolution.
+
+    Args:
+        maps: (N, h, w) map of ``target`` per image.
+        logits: (N, num_classes).
+        target: (N,) the class each map explains.
+    """
+
+    maps: torch.Tensor
+    logits: torch.Tensor
+    target: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ImageCam:
+    """A class activation map aligned with one original image.
+
+    Args:
+        heatmap: (H, W) float32 in [0, 1] over the original image; 0 outside ``box``.
+        box: the eval crop (left, top, right, bottom) in original-image pixels.
+        target: the class the map explains.
+        predicted: the top-1 class.
+        probability: softmax probability of ``predicted``.
+        target_probability: softmax probability of ``target``.
+        method: ``"cam"`` or ``"gradcam"``.
+    """
+
+    heatmap: np.ndarray
+    box: Box
+    target: int
+    predicted: int
+    probability: float
+    target_probability: float
+    method: str
+
+    def peak(self) -> tuple[int, int]:
+        """(x, y) of the heatmap's maximum in original-image pixels."""
+        y, x = np.unravel_index(int(np.argmax(self.heatmap)), self.heatmap.shape)
+        return int(x), int(y)
+
+
+def crop_box(size: tuple[int, int], resolution: int, crop_padding: int = CROP_PADDING) -> Box:
+    """The eval crop of an image of ``size`` = (width, height): the centred square of side
+    ``int(res / (res + crop_padding) * min(W, H))`` (same arithmetic as
+    :class:`effnet.data.transforms.CenterCropFraction`)."""
+    w, h = size
+    side = max(1, int(resolution / (resolution + crop_padding) * min(w, h)))
+    top, left = (h - side + 1) // 2, (w - side + 1) // 2
+    return left, top, left + side, top + side
+
+
+def _linear_classifier(model: nn.Module) -> nn.Linear:
+    classifier = getattr(model, "classifier", None)
+    if not isinstance(classifier, nn.Linear):
+        raise ValueError(
+            f"CAM needs a linear classifier after global average pooling; {type(model).__name__} "
+            "has none: use method='gradcam'"
+        )
+    return classifier
+
+
+def _targets(logits: torch.Tensor, target: int | Sequence[int] | None) -> torch.Tensor:
+    n, k = logits.shape
+    if target is None:
+        return logits.argmax(1)
+    t = torch.as_tensor([target] * n if isinstance(target, int) else list(target))
+    if t.shape != (n,) or bool(((t < 0) | (t >= k)).any()):
+        raise ValueError(f"target must be class indices in [0, {k}) for {n} images, got {target}")
+    return t.to(logits.device)
+
+
+def feature_maps(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    method: Method = "cam",
+    target: int | Sequence[int] | None = None,
+) -> FeatureMaps:
+    """CAM or Grad-CAM maps of a batch ``x`` (N, 3, res, res) at feature-map resolution.
+
+    ``target`` is a class index (for all images), one per image, or ``None`` for each image's
+    top-1 class. The model is run in eval mode and left in the mode it was in.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        if method == "cam":
+            classifier = _linear_classifier(model)
+            with torch.no_grad():
+                features = model.forward_features(x)  # (N, C, h, w)
+                logits = model.forward_head(features)  # (N, K)
+                t = _targets(logits, target)
+                maps = torch.einsum("nchw,nc->nhw", features, classifier.weight[t])
+                check = maps.mean((1, 2)) + classifier.bias[t]
+                if not torch.allclose(
+                    check,
+                    logits.gather(1, t[:, None])[:, 0],
+                    rtol=1e-3,
+                    atol=1e-3 * float(logits.abs().max()) + 1e-4,
+                ):
+                    raise ValueError(
+                        f"{type(model).__name__}'s head is not global average pooling + linear "
+                        "(the CAM identity does not hold): use method='gradcam'"
+                    )
+        else:
+            with torch.no_grad():
+                features = model.forward_features(x)
+            with torch.enable_grad():
+                features = features.detach().requires_grad_(True)
+                logits = model.forward_head(features)
+                t = _targets(logits.detach(), target)
+                (grads,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), features)
+            weights = grads.mean((2, 3), keepdim=True)  # (N, C, 1, 1): alpha_k^c
+            maps = F.relu((weights * features.detach()).sum(1))
+            logits = logits.detach()
+    finally:
+        model.train(was_training)
+    return FeatureMaps(maps=maps, logits=logits, target=t)
+
+
+def align_to_image(cam: torch.Tensor, size: tuple[int, int], box: Box) -> np.ndarray:
+    """Upsample a (h, w) map bilinearly to the crop ``box`` and place it in a (H, W) array
+    for an image of ``size`` = (width, height); normalised to [0, 1] inside the box (min-max,
+    as in Zhou et al.), 0 outside."""
+    left, top, right, bottom = box
+    up = F.interpolate(
+        cam[None, None].float(),
+        size=(bottom - top, right - left),
+        mode="bilinear",
+        align_corners=False,
+    )[0, 0]
+    lo, hi = float(up.min()), float(up.max())
+    up = (up - lo) / (hi - lo) if hi > lo else torch.zeros_like(up)
+    heat = np.zeros((size[1], size[0]), dtype=np.float32)
+    heat[top:bottom, left:right] = up.cpu().numpy()
+    return heat
+
+
+def image_cams(
+    model: nn.Module,
+    images: Sequence[Image.Image],
+    *,
+    method: Method = "cam",
+    target: int | None = None,
+    resolution: int | None = None,
+) -> list[ImageCam]:
+    """Class activation maps of ``images`` (RGB PIL images of any size), aligned with them.
+
+    Args:
+        model: a classifier with ``forward_features`` / ``forward_head``.
+        images: the original images.
+        method: ``"cam"`` (Zhou et al.) or ``"gradcam"`` (Selvaraju et al.).
+        target: class to explain; default each image's predicted class.
+        resolution: eval resolution; default the model's ``spec.resolution``.
+    """
+    from effnet.data.transforms import eval_transform
+
+    if resolution is None:
+        spec = getattr(model, "spec", None)
+        if spec is None:
+            raise ValueError("resolution is required for a model without a spec")
+        resolution = int(spec.resolution)
+    transform = eval_transform(resolution)
+    device = next(model.parameters()).device
+    out = []
+    for img in images:
+        x = transform(img.convert("RGB"))[None].to(device)
+        fm = feature_maps(model, x, method=method, target=target)
+        probs = fm.logits[0].float().softmax(0)
+        box = crop_box(img.size, resolution)
+        predicted, t = int(probs.argmax()), int(fm.target[0])
+        out.append(
+            ImageCam(
+                heatmap=align_to_image(fm.maps[0], img.size, box),
+                box=box,
+                target=t,
+                predicted=predicted,
+                probability=float(probs[predicted]),
+                target_probability=float(probs[t]),
+                method=method,
+            )
+        )
+    return out
+
+
+def _as_names(value: object) -> list[str] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = [v.strip() for v in value.splitlines() if v.strip()]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def read_class_names(weights: str | os.PathLike[str]) -> list[str] | None:
+    """Class names for an effnet weights file, or ``None`` if none are recorded.
+
+    Looked up, in order: the file's metadata (``class_names`` or ``classes``, a JSON list),
+    then beside it ``classes.json`` / ``class_names.json`` (a JSON list), ``classes.txt``
+    (one name a line), and ``summary.json`` (``class_names`` or ``classes``).
+    """
+    from effnet.weights import read_metadata
+
+    path = Path(weights)
+    meta = read_metadata(path)
+    for key in ("class_names", "classes"):
+        if key in meta and (names := _as_names(meta[key])):
+            return names
+    for sidecar in ("classes.json", "class_names.json", "classes.txt", "summary.json"):
+        file = path.parent / sidecar
+        if not file.is_file():
+            continue
+        text = file.read_text()
+        if sidecar == "classes.txt":
+            value: object = text
+        else:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                value = value.get("class_names", value.get("classes"))
+        if names := _as_names(value):
+            return names
+    return None

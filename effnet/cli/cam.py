@@ -1,0 +1,108 @@
+"""``effnet cam``: class activation maps of one or several models over images (paper Fig. 7)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cam",
+        help="class activation maps (CAM / Grad-CAM) over images, models side by side",
+        description="Draw class activation maps (Zhou et al. 2016) or Grad-CAM (Selvaraju et "
+        "al. 2017) over the original images, one column per --weights file (as in the paper's "
+        "Fig. 7), with the predicted class and probability in each panel. The map covers the "
+        "eval crop (dashed square), placed where it lies in the original image.",
+    )
+    p.add_argument("--model", help="expected model name; checked against each weights file")
+    p.add_argument(
+        "--weights",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="effnet .safetensors file (repeat for models side by side)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="TEXT",
+        help="column title per --weights (default: model name and folder)",
+    )
+    p.add_argument(
+        "--image",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="IMG",
+        help="image files, any size and aspect ratio",
+    )
+    p.add_argument("--out", required=True, metavar="FILE.png", help="output PNG")
+    p.add_argument(
+        "--method", choices=("cam", "gradcam"), default="cam", help="cam (default) or gradcam"
+    )
+    p.add_argument(
+        "--target",
+        metavar="CLASS",
+        help="class to explain, by name or index (default: each model's prediction)",
+    )
+    p.add_argument(
+        "--resolution", type=int, help="eval resolution for every model (default: each model's own)"
+    )
+    p.set_defaults(run=run)
+
+
+def _target(value: str | None, names: list[str] | None, num_classes: int) -> int | None:
+    from effnet.cli import UserError
+
+    if value is None:
+        return None
+    if names and value in names:
+        return names.index(value)
+    if value.lstrip("-").isdigit() and 0 <= int(value) < num_classes:
+        return int(value)
+    known = f"; classes: {', '.join(names)}" if names else ""
+    raise UserError(f"--target {value!r} is not a class index in [0, {num_classes}){known}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from effnet.cam import image_cams, read_class_names
+    from effnet.cli import UserError
+    from effnet.data.image import load_image
+    from effnet.plots import CamColumn, plot_cam_grid
+    from effnet.weights import load_weights
+
+    if args.label and len(args.label) != len(args.weights):
+        raise UserError(f"got {len(args.label)} --label for {len(args.weights)} --weights")
+    if args.resolution is not None and args.resolution < 8:
+        raise UserError(f"--resolution must be at least 8, got {args.resolution}")
+    for path in (*args.weights, *args.image):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"not found: {path}")
+    try:
+        images = [load_image(path) for path in args.image]
+    except OSError as exc:
+        raise UserError(f"cannot read image: {exc}") from None
+    columns = []
+    for k, weights in enumerate(args.weights):
+        model = load_weights(weights, name=args.model).eval()
+        names = read_class_names(weights)
+        target = _target(args.target, names, model.num_classes)
+        res = args.resolution or model.spec.resolution
+        cams = image_cams(model, images, method=args.method, target=target, resolution=res)
+        label = (
+            args.label[k]
+            if args.label
+            else f"{model.spec.name} {res}px\n({Path(weights).parent.name or Path(weights).stem})"
+        )
+        columns.append(CamColumn(label, cams, names))
+    out = plot_cam_grid(images, columns, args.out, image_labels=[Path(p).name for p in args.image])
+    for column in columns:
+        for path, cam in zip(args.image, column.cams):
+            print(
+                f"{column.label.splitlines()[0]}: {Path(path).name}: {column.name(cam.predicted)} "
+                f"{cam.probability:.1%}, map peak at (x, y) = {cam.peak()}"
+            )
+    print(f"wrote {out}")
+    return 0
