@@ -22,7 +22,17 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 _RECONSTRUCT = np.ndarray(0).__reduce__()[0]  # numpy's _reconstruct, whatever module it lives in
+
+
+def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` as Python 3 protocol-2 pickles use it for bytes: latin-1 only."""
+    if encoding.lower().replace("-", "") != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1", errors)
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
+    ("_codecs", "encode"): _latin1_encode,
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy", "ndarray"): np.ndarray,

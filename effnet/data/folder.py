@@ -1,6 +1,6 @@
 """Image-folder datasets: ``ROOT/<class>/**/<image>``, classes are the sorted folder names.
 
-Indexing checks every file once (``image.check_image``, in a thread pool) and skips the
+Indexing checks every file once (``image.check_image``) and skips the
 unreadable ones with a warning; items are then loaded without re-checking.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -84,9 +83,7 @@ def index_folder(
     paths = [p for files in per_class for p in files]
     with warnings.catch_warnings():  # the pixel cap is ours; PIL's bomb warning is noise here
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        workers = min(16, 2 * (os.cpu_count() or 1))
-        with ThreadPoolExecutor(workers) as pool:
-            reasons = list(pool.map(lambda p: check_image(p, max_pixels=max_pixels), paths))
+        reasons = [check_image(p, max_pixels=max_pixels) for p in paths]
     bad = {p: r for p, r in zip(paths, reasons) if r is not None}
     if bad:
         listing = [f"{p} ({r})" for p, r in bad.items()]
