@@ -10,6 +10,7 @@ from torch import nn
 
 from effnet.blocks import BLOCKS
 from effnet.layers import Padding, create_conv2d, make_activation, tf_batchnorm
+from effnet.lean import make_memory_efficient
 from effnet.plan import NetworkPlan, plan_network
 from effnet.spec import NetworkSpec
 
@@ -57,6 +58,8 @@ class Network(nn.Module):
         drop_path_rate: stochastic-depth rate of the last block (default: the spec's).
         padding: ``"symmetric"`` (PyTorch) or ``"same"`` (TF, needed for TF-trained weights).
         bn_eps: BatchNorm epsilon (1e-3 in the official code, 1e-5 in torchvision / timm).
+        memory_efficient: lean training, recomputing each block's activations in the backward
+            pass (see :mod:`effnet.lean`); same outputs, gradients and ``state_dict`` keys.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class Network(nn.Module):
         drop_path_rate: float | None = None,
         padding: Padding = "symmetric",
         bn_eps: float = 1e-3,
+        memory_efficient: bool = False,
     ) -> None:
         super().__init__()
         if num_classes < 0 or in_chans < 1:
@@ -109,6 +113,9 @@ class Network(nn.Module):
             nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         )
         self.apply(init_weights)
+        self.memory_efficient = memory_efficient
+        if memory_efficient:
+            make_memory_efficient(self)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error for inputs the network cannot take."""

@@ -11,6 +11,7 @@ from torch import nn
 
 from effnet import zoo
 from effnet.layers import Padding
+from effnet.lean import make_memory_efficient
 from effnet.model import FeatureNetwork, Network
 from effnet.scaling import VARIANTS
 from effnet.spec import NetworkSpec
@@ -53,6 +54,7 @@ def create_model(
     padding: Padding = "symmetric",
     features_only: bool = False,
     bn_eps: float = 1e-3,
+    memory_efficient: bool = False,
 ) -> nn.Module:
     """Build a registered model or any spec.
 
@@ -67,12 +69,16 @@ def create_model(
         padding: ``"symmetric"`` or TF ``"same"``.
         features_only: return a :class:`FeatureNetwork` giving maps at strides 2..32.
         bn_eps: BatchNorm epsilon.
+        memory_efficient: lean training by per-block activation checkpointing (see
+            :mod:`effnet.lean`); same outputs, gradients and ``state_dict`` keys.
     """
     if weights is not None:
         from effnet.weights import load_weights
 
         model = load_weights(weights, name=name, in_chans=in_chans, drop_rate=drop_rate,
                              drop_path_rate=drop_path_rate)
+        if memory_efficient:
+            make_memory_efficient(model)
     else:
         model = Network(
             get_spec(name),
@@ -82,5 +88,6 @@ def create_model(
             drop_path_rate=drop_path_rate,
             padding=padding,
             bn_eps=bn_eps,
+            memory_efficient=memory_efficient,
         )
     return FeatureNetwork(model) if features_only else model

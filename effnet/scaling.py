@@ -64,8 +64,14 @@ def round_resolution(resolution: float) -> int:
     return max(8, int(round(resolution)))
 
 
+def _as_spec(base: str | NetworkSpec) -> NetworkSpec:
+    from effnet.registry import get_spec  # the registry imports this module
+
+    return get_spec(base)
+
+
 def scale(
-    spec: NetworkSpec,
+    spec: str | NetworkSpec,
     *,
     depth: float = 1.0,
     width: float = 1.0,
@@ -73,9 +79,11 @@ def scale(
 ) -> NetworkSpec:
     """Return ``spec`` scaled by the given multipliers (paper eq. 3 with free d, w, r).
 
-    Multipliers compose: the spec keeps the base table and the accumulated multipliers, and
-    rounding happens once, when the layers are planned.
+    ``spec`` is a spec or a registered name. Multipliers compose: the spec keeps the base
+    table and the accumulated multipliers, and rounding happens once, when the layers are
+    planned.
     """
+    spec = _as_spec(spec)
     if depth <= 0 or width <= 0 or resolution <= 0:
         raise ValueError(
             f"scaling multipliers must be positive, got depth={depth}, width={width}, "
@@ -89,7 +97,7 @@ def scale(
 
 
 def compound(
-    spec: NetworkSpec,
+    spec: str | NetworkSpec,
     phi: float,
     *,
     alpha: float = ALPHA,
@@ -98,7 +106,8 @@ def compound(
 ) -> NetworkSpec:
     """Compound scaling (paper eq. 3): depth α^φ, width β^φ, resolution γ^φ.
 
-    ``phi`` may be fractional or negative (scaling down).
+    ``spec`` is a spec or a registered name; ``phi`` may be fractional or negative
+    (scaling down).
     """
     if min(alpha, beta, gamma) <= 0:
         raise ValueError(f"alpha, beta, gamma must be positive, got {alpha}, {beta}, {gamma}")

@@ -184,7 +184,7 @@ def demo_root(cache: str | os.PathLike | None = None) -> Path:
     _remove_stale(cache)
     tmp = Path(tempfile.mkdtemp(prefix=f".demo-v{VERSION}-", dir=cache))
     try:
-        generate(tmp)
+        generate(tmp, TRAIN_PER_CLASS, VAL_PER_CLASS)
         stamp = {
             "version": VERSION,
             "classes": list(CLASSES),

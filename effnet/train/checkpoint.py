@@ -56,8 +56,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise OSError(
-                exc.errno, f"could not write {path} ({exc.strerror or exc}); the previous file, "
-                "if any, is unchanged"
+                exc.errno,
+                f"could not write {path} ({exc.strerror or exc}); the previous file, "
+                "if any, is unchanged",
             ) from exc
         raise
     _fsync_dir(path.parent)
@@ -83,7 +84,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"load failed: {first})"
         ) from None
     except (RuntimeError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt): {exc}") from None
+        raise ValueError(
+            f"{path} is not a readable checkpoint (truncated or corrupt): {exc}"
+        ) from None
     if not isinstance(state, dict) or "format" not in state:
         raise ValueError(f"{path} is not an effnet training checkpoint")
     return state
@@ -95,17 +98,15 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def save_weights_atomic(model: torch.nn.Module, path: str | os.PathLike[str]) -> Path:
-    """:func:`effnet.save_weights` (safetensors + metadata), written atomically."""
+def save_weights_atomic(
+    model: torch.nn.Module,
+    path: str | os.PathLike[str],
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """:func:`effnet.save_weights` (safetensors + metadata), written and synced atomically."""
     import effnet
 
-    def write(tmp: Path) -> None:
-        effnet.save_weights(model, tmp)
-        produced = tmp if tmp.exists() else tmp.with_suffix(".safetensors")
-        if produced != tmp:
-            os.replace(produced, tmp)
-
-    return atomic_write(path, write)
+    return atomic_write(path, lambda tmp: effnet.save_weights(model, tmp, metadata=metadata))
 
 
 def rng_state() -> dict[str, Any]:

@@ -27,9 +27,6 @@ def effective_decay(decay: float, total_steps: int, horizon_fraction: float = 0.
 
 def build_ema(model: nn.Module, decay: float) -> AveragedModel:
     """An EMA copy of ``model`` (unwrap DDP / compile before calling)."""
-    ema = AveragedModel(
-        model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
-    )
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
     ema.eval()
     return ema
-

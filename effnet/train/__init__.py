@@ -1,0 +1,21 @@
+"""Training: the paper's recipe (§5.2), the loop, checkpoints, evaluation and prediction.
+
+Light to import: heavy pieces load on first use.
+"""
+
+from effnet.train.optim import RMSpropTF
+from effnet.train.recipe import PAPER, RECIPES, SMALL, Recipe, get_recipe
+
+__all__ = ["PAPER", "RECIPES", "SMALL", "RMSpropTF", "Recipe", "TrainConfig", "get_recipe", "train"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "TrainConfig":
+        from effnet.train.config import TrainConfig
+
+        return TrainConfig
+    if name == "train":
+        from effnet.train.loop import train
+
+        return train
+    raise AttributeError(name)

@@ -1,0 +1,82 @@
+"""Top-1 / top-5 accuracy (in percent) over a loader, exact across processes."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from effnet.train.distributed import DistInfo, all_reduce_sum
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for ``dtype`` (``None``: a no-op context)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    *,
+    device: torch.device | str = "cpu",
+    info: DistInfo | None = None,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    per_class: bool = False,
+    num_classes: int | None = None,
+) -> dict[str, Any]:
+    """Accuracy of ``model`` on ``loader``.
+
+    Returns ``{"top1": %, "top5": %, "n": images, "loss": mean CE}`` and with ``per_class``
+    also ``"per_class": [% per class index]`` (``None`` for classes with no images). Under DDP
+    every process evaluates its shard and the counts are summed, so all ranks get the totals.
+    """
+    info = info or DistInfo()
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    k = num_classes or getattr(model, "num_classes", None) or 0
+    correct1 = correct5 = count = loss_sum = 0.0
+    cls_correct = torch.zeros(max(k, 1), dtype=torch.float64)
+    cls_total = torch.zeros(max(k, 1), dtype=torch.float64)
+    for images, targets in loader:
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        targets = targets.to(device, non_blocking=True)
+        with autocast(device, amp_dtype):
+            logits = model(images)
+        logits = logits.float()
+        loss_sum += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hit = top == targets[:, None]
+        correct1 += hit[:, 0].sum().item()
+        correct5 += hit.any(dim=1).sum().item()
+        count += targets.numel()
+        if per_class:
+            if cls_total.numel() < logits.shape[1]:
+                cls_total = torch.zeros(logits.shape[1], dtype=torch.float64)
+                cls_correct = torch.zeros(logits.shape[1], dtype=torch.float64)
+            t = targets.cpu()
+            cls_total.index_add_(0, t, torch.ones_like(t, dtype=torch.float64))
+            cls_correct.index_add_(0, t, hit[:, 0].cpu().double())
+    sums = all_reduce_sum([correct1, correct5, count, loss_sum], info)
+    correct1, correct5, count, loss_sum = sums
+    model.train(was_training)
+    result: dict[str, Any] = {
+        "top1": 100.0 * correct1 / count if count else 0.0,
+        "top5": 100.0 * correct5 / count if count else 0.0,
+        "n": int(count),
+        "loss": loss_sum / count if count else float("nan"),
+    }
+    if per_class:
+        totals = all_reduce_sum(cls_total.tolist(), info)
+        hits = all_reduce_sum(cls_correct.tolist(), info)
+        result["per_class"] = [100.0 * h / t if t else None for h, t in zip(hits, totals)]
+    return result

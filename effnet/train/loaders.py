@@ -1,0 +1,93 @@
+"""Samplers and DataLoaders: sharded across processes, reproducible, resumable mid-epoch.
+
+The training order of epoch ``e`` is a pure function of ``(seed, e)``
+(:class:`torch.utils.data.DistributedSampler` shuffles with ``seed + e``), so a resumed run
+sees the same images in the same order; a run stopped after ``k`` batches of an epoch skips
+exactly those ``k`` batches when it resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from effnet.train.distributed import DistInfo
+
+
+class ResumableSampler(Sampler[int]):
+    """A :class:`DistributedSampler` (one shard per process) that can skip its first samples."""
+
+    def __init__(self, dataset: Dataset, info: DistInfo, seed: int, batch_size: int) -> None:
+        self.inner = DistributedSampler(
+            dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed
+        )
+        self.batch_size = batch_size
+        self.skip_batches = 0
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """Order for ``epoch``; the first ``skip_batches`` batches are left out (resume)."""
+        self.inner.set_epoch(epoch)
+        self.skip_batches = skip_batches
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(self.inner)
+        return iter(indices[self.skip_batches * self.batch_size :])
+
+    def __len__(self) -> int:
+        return max(0, len(self.inner) - self.skip_batches * self.batch_size)
+
+
+class ShardSampler(Sampler[int]):
+    """Every ``world_size``-th index starting at ``rank``: no padding, so sums are exact."""
+
+    def __init__(self, n: int, info: DistInfo) -> None:
+        self.indices = list(range(info.rank, n, info.world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _loader_kwargs(workers: int, device: torch.device) -> dict[str, object]:
+    kwargs: dict[str, object] = {"num_workers": workers, "pin_memory": device.type == "cuda"}
+    if workers > 0:
+        kwargs["persistent_workers"] = True
+        kwargs["prefetch_factor"] = 4
+    return kwargs
+
+
+def train_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    info: DistInfo,
+    seed: int,
+    workers: int,
+) -> DataLoader:
+    """Batches of ``batch_size`` (per process); incomplete last batches are dropped
+    (BatchNorm needs more than one sample) unless the shard is smaller than one batch."""
+    sampler = ResumableSampler(dataset, info, seed, batch_size)
+    drop_last = len(sampler.inner) >= batch_size
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        generator=generator,
+        **_loader_kwargs(workers, info.device),  # type: ignore[arg-type]
+    )
+
+
+def eval_loader(dataset: Dataset, *, batch_size: int, info: DistInfo, workers: int) -> DataLoader:
+    """This process's shard of ``dataset``, in order, nothing dropped or repeated."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=ShardSampler(len(dataset), info),  # type: ignore[arg-type]
+        **_loader_kwargs(workers, info.device),  # type: ignore[arg-type]
+    )

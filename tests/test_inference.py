@@ -1,0 +1,83 @@
+"""The inference fast path: BN folding + channels_last equal the eager model within 1e-4."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import effnet
+from effnet.inference import fold_batchnorm, optimize_for_inference
+
+
+def _randomize_bn(model: nn.Module, seed: int = 0) -> None:
+    """Non-trivial running statistics and affine parameters, so folding is really tested."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+
+
+def assert_equal_outputs(out: torch.Tensor, ref: torch.Tensor, tol: float = 1e-4) -> None:
+    """Within ``tol`` absolutely and relative to the output's scale (random-init EfficientNets
+    give tiny logits, so an absolute bound alone would prove little)."""
+    torch.testing.assert_close(out, ref, rtol=tol, atol=tol * max(1.0, ref.abs().max().item()))
+    assert (out - ref).abs().max() <= tol * ref.abs().max()
+
+
+CASES = [
+    ("efficientnet_b0", "symmetric", (64, 64)),
+    ("efficientnet_b0", "same", (57, 83)),  # TF SAME padding, odd non-square input
+    ("efficientnet_b3", "same", (64, 48)),
+    ("mobilenet_v1", "symmetric", (64, 64)),
+    ("mobilenet_v2", "symmetric", (48, 80)),
+    ("resnet50", "symmetric", (64, 64)),
+]
+
+
+@pytest.mark.parametrize("name,padding,size", CASES)
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_fast_path_matches_eager(name, padding, size, channels_last):
+    torch.manual_seed(0)
+    model = effnet.create_model(name, padding=padding, num_classes=10).eval()
+    _randomize_bn(model)
+    x = torch.randn(2, 3, *size)
+    fast = optimize_for_inference(model, x, channels_last=channels_last)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    with torch.no_grad():
+        assert_equal_outputs(fast(x), model(x))
+        # features too (the pre-hook only converts forward's input)
+        feats = fast.forward_features(x.contiguous(memory_format=torch.channels_last))
+        assert_equal_outputs(feats, model.forward_features(x))
+
+
+def test_caller_model_untouched():
+    model = effnet.create_model("efficientnet_b0", num_classes=10).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = optimize_for_inference(model, torch.randn(1, 3, 64, 64))
+    assert model.training and not fast.training
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 49
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+        assert v.is_contiguous(), k
+    assert all(not p.requires_grad for p in fast.parameters())
+
+
+def test_fold_counts_every_bn():
+    model = effnet.create_model("efficientnet_b0").eval()
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert fold_batchnorm(model) == n_bn == 49
+
+
+def test_fast_path_features_only():
+    model = effnet.create_model("efficientnet_b0", features_only=True).eval()
+    _randomize_bn(model)
+    x = torch.randn(1, 3, 64, 64)
+    fast = optimize_for_inference(model)
+    with torch.no_grad():
+        for a, b in zip(fast(x), model(x)):
+            assert_equal_outputs(a, b)
