@@ -38,6 +38,8 @@ def test_train_val_layout(tmp_path):
     root = make_folders(tmp_path)
     (root / "train" / "a_dog" / "README.txt").write_text("not an image, ignored")
     (root / "train" / ".DS_Store").write_bytes(b"\0")
+    (root / "train" / "__MACOSX" / "a_dog").mkdir(parents=True)
+    (root / "train" / "a_dog" / "._000.png").write_bytes(b"\0")  # AppleDouble junk
     b = build(root, minival_size=0.2)
     assert isinstance(b, DataBundle)
     assert b.classes == ["a_dog", "b_cat", "c_eel"]  # sorted folder names

@@ -29,22 +29,23 @@ def image_extensions() -> frozenset[str]:
     )
 
 
-def _visible(entry: os.DirEntry) -> bool:
-    return not entry.name.startswith(".")  # .DS_Store, AppleDouble ._files, .ipynb_checkpoints
+def _visible(name: str) -> bool:
+    # .DS_Store, AppleDouble ._files, .ipynb_checkpoints, zip tools' __MACOSX
+    return not name.startswith(".") and name != "__MACOSX"
 
 
 def find_classes(root: Path) -> list[str]:
     """Sorted names of the (non-hidden) sub-folders of ``root``."""
     with os.scandir(root) as it:
-        return sorted(e.name for e in it if e.is_dir() and _visible(e))
+        return sorted(e.name for e in it if e.is_dir() and _visible(e.name))
 
 
 def _list_images(folder: Path, exts: frozenset[str]) -> list[str]:
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if _visible(d))
         for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in exts:
+            if _visible(name) and os.path.splitext(name)[1].lower() in exts:
                 found.append(os.path.join(dirpath, name))
     return found
 
