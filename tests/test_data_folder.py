@@ -166,6 +166,15 @@ def test_picklable_and_loads_in_worker_processes(tmp_path):
     assert xs[0].shape[1:] == (3, 16, 16)
 
 
+def test_file_broken_after_indexing_is_named(tmp_path):
+    root = make_folders(tmp_path, val=False)
+    b = build(root, minival_size=0)
+    path, _ = b.train.samples[0]
+    open(path, "wb").close()
+    with pytest.raises(OSError, match=path):
+        b.train[0]
+
+
 def test_minival_split_is_deterministic(tmp_path):
     root = make_folders(tmp_path, val=False)
     a = build(root, seed=3).minival.samples

@@ -143,4 +143,8 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[index]
-        return self.transform(load_image(path, max_pixels=self.max_pixels)), label
+        try:
+            img = load_image(path, max_pixels=self.max_pixels)
+        except OSError as e:  # changed on disk since indexing: say which file
+            raise OSError(f"cannot read {path}: {e}") from e
+        return self.transform(img), label
