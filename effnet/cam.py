@@ -13,8 +13,9 @@ Two methods:
 
 The model sees the eval crop: a centred square of side ``res / (res + 32)`` of the shorter
 image side, resized to ``res`` (:func:`effnet.data.transforms.eval_transform`). The map is
-upsampled to that square and placed where the square came from in the original image, so it
-lines up with the picture the user gave, whatever its size and aspect ratio; outside the
+resampled onto that square, each feature cell at the centre of its receptive field
+(:func:`feature_geometry`), and placed where the square came from in the original image, so
+it lines up with the picture the user gave, whatever its size and aspect ratio; outside the
 square the map is 0 (the model never saw those pixels).
 """
 
@@ -163,21 +164,78 @@ def feature_maps(
     return FeatureMaps(maps=maps, logits=logits, target=t)
 
 
-def align_to_image(cam: torch.Tensor, size: tuple[int, int], box: Box) -> np.ndarray:
-    """Upsample a (h, w) map bilinearly to the crop ``box`` and place it in a (H, W) array
-    for an image of ``size`` = (width, height); normalised to [0, 1] inside the box (min-max,
-    as in Zhou et al.), 0 outside."""
+def feature_geometry(model: nn.Module, resolution: int, cells: int) -> tuple[float, float]:
+    """(stride, offset): feature cell i is centred on input pixel ``stride * i + offset``
+    (pixel centres at integers) of a ``resolution``-pixel input mapped to ``cells`` cells.
+
+    For an effnet :class:`~effnet.model.Network` this follows the strided layers: a k x k
+    stride-s conv with ``p`` pixels of padding before centres output i on input
+    ``s * i + (k - 1) / 2 - p``; PyTorch's symmetric padding gives offset 0 (cell i on pixel
+    32 i for B0), TF "same" padding of even sizes up to +(stride - 1). Plain bilinear
+    upsampling would put every cell (stride - 1) / 2 pixels off, a quarter of a cell at
+    stride 32. Other models get that generic even tiling.
+    """
+    from effnet.model import Network
+
+    if not isinstance(model, Network):
+        stride = resolution / cells
+        return stride, (stride - 1) / 2
+    spec = model.spec
+    layers = [(spec.stem_kernel, spec.stem_stride, model.padding)]
+    if spec.stem_pool:
+        layers.append((3, 2, "symmetric"))
+    layers += [(b.kernel, b.stride, model.padding) for b in model.plan.blocks if b.stride > 1]
+    n, stride, offset = resolution, 1.0, 0.0
+    for k, s, padding in layers:
+        if padding == "same":  # TF: total padding (out - 1) * s + k - n, the smaller half first
+            out = -(-n // s)
+            before = max((out - 1) * s + k - n, 0) // 2
+        else:
+            out, before = (n + 2 * (k // 2) - k) // s + 1, k // 2
+        offset += stride * ((k - 1) / 2 - before)
+        stride *= s
+        n = out
+    return stride, offset
+
+
+def align_to_image(
+    cam: torch.Tensor,
+    size: tuple[int, int],
+    box: Box,
+    resolution: int,
+    geometry: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Resample a (h, w) map onto an image of ``size`` = (width, height): bilinear inside the
+    crop ``box`` (which the model saw resized to ``resolution``), 0 outside; normalised to
+    [0, 1] inside the box (min-max, as in Zhou et al.).
+
+    ``geometry`` = (stride, offset) places cell i at resized-input pixel ``stride * i + offset``
+    (see :func:`feature_geometry`; default: cells tile the input evenly).
+    """
+    h, w = cam.shape
+    stride, offset = geometry or (resolution / w, (resolution / w - 1) / 2)
     left, top, right, bottom = box
-    up = F.interpolate(
-        cam[None, None].float(),
-        size=(bottom - top, right - left),
+    side = right - left
+    # original crop pixel x -> resized-input pixel u (centres) -> feature-grid coordinate g
+    u = (torch.arange(side, dtype=torch.float32) + 0.5) * resolution / side - 0.5
+    g = (u - offset) / stride
+
+    def normalised(coords: torch.Tensor, cells: int) -> torch.Tensor:
+        return 2 * coords / (cells - 1) - 1 if cells > 1 else torch.zeros_like(coords)
+
+    gy, gx = torch.meshgrid(normalised(g, h), normalised(g, w), indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None]  # (1, side, side, 2): x then y, as grid_sample wants
+    up = F.grid_sample(
+        cam[None, None].float().cpu(),
+        grid,
         mode="bilinear",
-        align_corners=False,
+        padding_mode="border",
+        align_corners=True,
     )[0, 0]
     lo, hi = float(up.min()), float(up.max())
     up = (up - lo) / (hi - lo) if hi > lo else torch.zeros_like(up)
     heat = np.zeros((size[1], size[0]), dtype=np.float32)
-    heat[top:bottom, left:right] = up.cpu().numpy()
+    heat[top:bottom, left:right] = up.numpy()
     return heat
 
 
@@ -213,10 +271,11 @@ def image_cams(
         fm = feature_maps(model, x, method=method, target=target)
         probs = fm.logits[0].float().softmax(0)
         box = crop_box(img.size, resolution)
+        geometry = feature_geometry(model, resolution, fm.maps.shape[-1])
         predicted, t = int(probs.argmax()), int(fm.target[0])
         out.append(
             ImageCam(
-                heatmap=align_to_image(fm.maps[0], img.size, box),
+                heatmap=align_to_image(fm.maps[0], img.size, box, resolution, geometry),
                 box=box,
                 target=t,
                 predicted=predicted,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from effnet.cam import crop_box, feature_maps, image_cams, read_class_names
+from effnet.cam import (
+    align_to_image,
+    crop_box,
+    feature_geometry,
+    feature_maps,
+    image_cams,
+    read_class_names,
+)
 from effnet.cli import main
 from effnet.data.transforms import CenterCropFraction, eval_transform
 from effnet.model import Network
@@ -109,6 +117,37 @@ def test_crop_box_is_the_eval_crop(size: tuple[int, int]) -> None:
     ours = img.crop(crop_box(size, res)).resize((res, res), Image.Resampling.BICUBIC)
     theirs = CenterCropFraction(res, res / (res + 32))(img)
     assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+@pytest.mark.parametrize("padding", ["symmetric", "same"])
+def test_feature_geometry_is_the_receptive_field_centre(padding: str) -> None:
+    """Cell (i, j) is centred where the gradient of its features w.r.t. the input is."""
+    spec = TINY.replace(stages=tuple(replace(st, se_ratio=0.0) for st in TINY.stages))
+    model = Network(spec, num_classes=2, padding=padding).eval()
+    stride, offset = feature_geometry(model, RES, 8)
+    assert stride == 8 and offset == (0.0 if padding == "symmetric" else 7.0)
+    x = torch.randn(4, 3, RES, RES, requires_grad=True)
+    (g,) = torch.autograd.grad(model.forward_features(x)[:, :, 1, 5].pow(2).sum(), x)
+    weight = g.abs().sum((0, 1))  # (RES, RES)
+    rows, cols = torch.meshgrid(torch.arange(RES * 1.0), torch.arange(RES * 1.0), indexing="ij")
+    cy, cx = (
+        float((weight * rows).sum() / weight.sum()),
+        float((weight * cols).sum() / weight.sum()),
+    )
+    assert abs(cy - (stride * 1 + offset)) < 0.75 and abs(cx - (stride * 5 + offset)) < 0.75
+
+
+def test_align_to_image_puts_a_cell_on_its_centre() -> None:
+    size, res = (150, 90), 64
+    box = crop_box(size, res)  # a 60 px square from x = 45, y = 15
+    cam = torch.zeros(8, 8)
+    cam[2, 6] = 1.0
+    heat = align_to_image(cam, size, box, res, (8.0, 0.0))
+    scale = (box[2] - box[0]) / res
+    y, x = np.unravel_index(int(heat.argmax()), heat.shape)
+    assert abs(x - (box[0] + (6 * 8 + 0.5) * scale - 0.5)) <= 1
+    assert abs(y - (box[1] + (2 * 8 + 0.5) * scale - 0.5)) <= 1
+    assert heat.max() == 1.0 and not heat[:, : box[0]].any() and not heat[:, box[2] :].any()
 
 
 def test_cam_identity_and_gradcam_relation() -> None:
