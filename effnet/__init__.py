@@ -4,6 +4,7 @@ Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Netwo
 ICML 2019 (arXiv 1905.11946).
 """
 
+from effnet.budget import fit_budget
 from effnet.model import FeatureNetwork, Network
 from effnet.profile import count_macs, count_params, measure_latency
 from effnet.registry import create_model, get_spec, list_models
@@ -24,6 +25,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "create_model",
+    "fit_budget",
     "get_spec",
     "list_models",
     "load_pretrained",

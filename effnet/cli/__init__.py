@@ -19,6 +19,8 @@ VERBS: tuple[str, ...] = (
     "cam",
     "plot",
     "summary",
+    "scale",
+    "search",
 )
 
 
