@@ -21,6 +21,10 @@ VERBS: tuple[str, ...] = (
     "summary",
     "scale",
     "search",
+    "train",
+    "finetune",
+    "eval",
+    "predict",
 )
 
 

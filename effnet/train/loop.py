@@ -379,7 +379,12 @@ class Trainer:
             self.log("warning: non-finite weights; best.safetensors not updated")
             return
         checkpoint.save_weights_atomic(
-            best, self.out / "best.safetensors", metadata={"classes": json.dumps(self.classes)}
+            best,
+            self.out / "best.safetensors",
+            metadata={
+                "classes": json.dumps(self.classes),
+                "train_resolution": str(self.resolution),
+            },
         )
         checkpoint.write_json(self.out / "classes.json", self.classes)
 

@@ -1,0 +1,83 @@
+"""``effnet eval``: top-1 / top-5 accuracy of weights on a folder of labelled images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="top-1/top-5 accuracy of weights on labelled images",
+        description="Evaluate weights on DIR: a folder of class folders, a dataset root whose "
+        "val/ is used, a CIFAR folder (test set) or 'demo'. Eval transform: centre crop "
+        "res/(res+32), bicubic resize (paper §5.2).",
+    )
+    p.add_argument("--weights", required=True, help="best.safetensors or another weights file")
+    p.add_argument("--model", default=None, help="model name (optional for effnet weights)")
+    p.add_argument(
+        "--source", choices=("effnet", "torchvision", "timm", "timm_tf"), default="effnet"
+    )
+    p.add_argument("--data", required=True, help="DIR with class folders, DIR/val, or 'demo'")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="default: the training resolution stored with the weights",
+    )
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    p.add_argument("--amp", nargs="?", const="bf16", choices=("bf16", "fp16"), default=None)
+    p.add_argument("--per-class", action="store_true", help="also accuracy per class")
+    p.add_argument("--strict", action="store_true", help="unreadable images are an error")
+    p.add_argument("--json", action="store_true", help='print {"top1": .., "top5": .., "n": ..}')
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from effnet.train.distributed import DistInfo
+    from effnet.train.evaluate import evaluate
+    from effnet.train.loaders import eval_loader
+    from effnet.train.predict import eval_dataset, load_model, stored_resolution
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    model, classes = load_model(args.weights, model=args.model, source=args.source)
+    res = args.resolution or stored_resolution(args.weights) or model.spec.resolution
+    dataset, skipped = eval_dataset(args.data, res, classes, strict=args.strict)
+    cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
+    device = torch.device("cuda" if cuda else "cpu")
+    info = DistInfo(device=device)
+    model.to(device)
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[args.amp]
+    loader = eval_loader(dataset, batch_size=args.batch_size, info=info, workers=args.workers)
+    result = evaluate(
+        model,
+        loader,
+        device=device,
+        info=info,
+        amp_dtype=amp,
+        per_class=args.per_class,
+        num_classes=len(classes),
+    )
+    out = {"top1": result["top1"], "top5": result["top5"], "n": result["n"]}
+    if skipped:
+        out["skipped_images"] = len(skipped)
+    if args.per_class:
+        out["per_class"] = {c: a for c, a in zip(classes, result["per_class"]) if a is not None}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(
+        f"top1 {out['top1']:.2f}%  top5 {out['top5']:.2f}%  on {out['n']} images "
+        f"({args.weights}, {res}px)"
+    )
+    if args.per_class:
+        width = max(len(c) for c in out["per_class"])
+        for c, a in out["per_class"].items():
+            print(f"  {c:<{width}}  {a:6.2f}%")
+    return 0

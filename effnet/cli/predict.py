@@ -1,0 +1,47 @@
+"""``effnet predict``: the most likely classes of images, with probabilities."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="classify images with trained weights",
+        description="Top-k classes and probabilities for each IMAGE. Class names come from the "
+        "weights' metadata or a classes.json beside them.",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--model", default=None, help="model name (optional for effnet weights)")
+    p.add_argument(
+        "--source", choices=("effnet", "torchvision", "timm", "timm_tf"), default="effnet"
+    )
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="default: the training resolution stored with the weights",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.train.predict import load_model, predict_images, stored_resolution
+
+    if args.topk < 1:
+        raise ValueError(f"--topk must be >= 1, got {args.topk}")
+    model, classes = load_model(args.weights, model=args.model, source=args.source)
+    res = args.resolution or stored_resolution(args.weights)
+    results = predict_images(model, args.images, classes, topk=args.topk, resolution=res)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        tops = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in r["top"])
+        print(f"{r['image']}: {tops}")
+    return 0

@@ -1,0 +1,180 @@
+"""``effnet train``: train an EfficientNet with the paper's recipe (§5.2) or the small preset.
+
+With no arguments: the built-in demo data, a compound-scaled-down B0 (φ = -4) at 64 px and the
+``small`` preset. ``torchrun --nproc_per_node N -m effnet train ...`` runs data-parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _crop_scale(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (e.g. 0.08,1), got {text!r}") from None
+    return lo, hi
+
+
+def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:
+    """The options shared by ``train`` and ``finetune``."""
+    p.add_argument(
+        "--data",
+        default="demo",
+        help="'demo' (default), a folder with train/<class>/ [+ val/], or CIFAR",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="registered model name (default: B0 compound-scaled down, phi=-4)"
+        if not finetune
+        else "model name (required for non-effnet --source)",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=("paper", "small"),
+        default=None,
+        help="hyper-parameter preset (default: small without --model or when "
+        "fine-tuning, paper with --model)",
+    )
+    p.add_argument("--out", default=None, help="output folder (default runs/<model>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    g = p.add_argument_group("recipe overrides")
+    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    g.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="absolute learning rate (default: the recipe's per-256 LR x batch/256)",
+    )
+    g.add_argument("--optimizer", choices=("rmsprop_tf", "adamw", "sgd"), default=None)
+    g.add_argument("--weight-decay", type=float, default=None)
+    g.add_argument("--warmup-epochs", type=float, default=None)
+    g.add_argument("--label-smoothing", type=float, default=None)
+    g.add_argument("--ema-decay", type=float, default=None, help="0 disables the EMA")
+    g.add_argument("--augment", choices=("autoaugment", "randaugment", "none"), default=None)
+    g.add_argument("--crop-scale", type=_crop_scale, default=None, metavar="LO,HI")
+    g.add_argument("--resolution", type=int, default=None)
+    g.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
+    g.add_argument("--drop-rate", type=float, default=None, help="dropout before the classifier")
+    g.add_argument("--drop-path-rate", type=float, default=None, help="stochastic depth")
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader worker processes (default 1 on CPU, 4 on GPU)",
+    )
+    r.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    r.add_argument(
+        "--amp",
+        nargs="?",
+        const="bf16",
+        choices=("bf16", "fp16"),
+        default=None,
+        help="mixed precision (bf16 by default; fp16 on CUDA only)",
+    )
+    r.add_argument("--channels-last", action="store_true")
+    r.add_argument("--compile", action="store_true", help="torch.compile the model")
+    r.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation")
+    r.add_argument(
+        "--minival-size",
+        type=float,
+        default=0.1,
+        help="fraction (<1) or count of train images held out (default 0.1)",
+    )
+    r.add_argument("--nan-policy", choices=("stop", "skip"), default="stop")
+    r.add_argument("--strict", action="store_true", help="unreadable images are an error")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any:
+    """A :class:`~effnet.train.config.TrainConfig` from parsed arguments."""
+    import dataclasses
+
+    import torch
+
+    from effnet.train.config import TrainConfig
+    from effnet.train.recipe import get_recipe
+
+    name = args.recipe or ("small" if args.model is None or finetune else "paper")
+    recipe = get_recipe(name)
+    if finetune and args.resolution is None:
+        recipe = dataclasses.replace(recipe, epochs=10, resolution=None)  # the model's own
+    recipe = recipe.replace(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        ema_decay=args.ema_decay,
+        augment=args.augment,
+        crop_scale=args.crop_scale,
+        resolution=args.resolution,
+        patience=args.patience,
+    )
+    cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
+    workers = args.workers if args.workers is not None else (4 if cuda else 1)
+    extra = {"epochs": args.epochs} if args.epochs is not None else {}
+    return TrainConfig(
+        data=args.data,
+        out=args.out,
+        model=args.model,
+        recipe=recipe,
+        lr=args.lr,
+        seed=args.seed,
+        workers=workers,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        accum_steps=args.accum_steps,
+        minival_size=args.minival_size,
+        resume=args.resume,
+        init_from=getattr(args, "init_from", None),
+        init_source=getattr(args, "source", "effnet"),
+        freeze_backbone=getattr(args, "freeze_backbone", False),
+        nan_policy=args.nan_policy,
+        strict=args.strict,
+        drop_rate=args.drop_rate,
+        drop_path_rate=args.drop_path_rate,
+        progress=not args.no_progress,
+        extra=extra,
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model (default: the demo data and a small EfficientNet)",
+        description="Train with the paper's recipe (--recipe paper: RMSProp TF, LR 0.016/256, "
+        "5-epoch warmup, x0.97 every 2.4 epochs, wd 1e-5, label smoothing 0.1, EMA 0.9999) or "
+        "the small-data preset (--recipe small). Outputs in --out: metrics.jsonl, last.ckpt, "
+        "best.safetensors, classes.json, summary.json, curves.png.",
+    )
+    add_train_args(p)
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="PATH",
+        help="start from pretrained weights (a new head if the class count differs)",
+    )
+    p.add_argument(
+        "--source",
+        choices=("effnet", "torchvision", "timm", "timm_tf"),
+        default="effnet",
+        help="layout of --init-from weights",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.train.loop import train
+
+    result = train(config_from_args(args))
+    return 130 if result.interrupted else 0

@@ -1,0 +1,174 @@
+"""Inference helpers for ``effnet eval`` / ``effnet predict``: load weights and class names,
+build an evaluation dataset from a folder, and rank classes for images."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+
+def load_classes(weights: str | os.PathLike[str]) -> list[str] | None:
+    """Class names stored with ``weights``: the ``classes`` metadata of an effnet safetensors
+    file, else ``classes.json`` beside it; ``None`` if neither exists."""
+    path = Path(weights)
+    if path.suffix == ".safetensors":
+        try:
+            from effnet.weights import read_metadata
+
+            meta = read_metadata(path)
+            if "classes" in meta:
+                return list(json.loads(meta["classes"]))
+        except ValueError:
+            pass
+    side = path.with_name("classes.json")
+    if side.is_file():
+        names = json.loads(side.read_text())
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{side} must hold a JSON list of class names")
+        return names
+    return None
+
+
+def stored_resolution(weights: str | os.PathLike[str]) -> int | None:
+    """The resolution a run trained at (``train_resolution`` metadata), if recorded."""
+    try:
+        from effnet.weights import read_metadata
+
+        value = read_metadata(weights).get("train_resolution")
+    except (ValueError, FileNotFoundError):
+        return None
+    return int(value) if value else None
+
+
+def load_model(
+    weights: str | os.PathLike[str], *, model: str | None = None, source: str = "effnet"
+) -> tuple[nn.Module, list[str]]:
+    """The model and class names for ``weights`` (eval mode). Classes default to ``"0".."n-1"``."""
+    import effnet
+
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights not found: {path}")
+    if source == "effnet" and path.suffix == ".safetensors":
+        net = effnet.create_model(model, weights=path) if model else _load(path)
+    else:
+        if model is None:
+            raise ValueError(f"--model is required for {source} weights ({path})")
+        net = effnet.load_pretrained(model, path, source=source)  # type: ignore[arg-type]
+    net.eval()
+    classes = load_classes(path) or [str(i) for i in range(net.num_classes)]  # type: ignore[arg-type]
+    if len(classes) != net.num_classes:
+        raise ValueError(
+            f"{len(classes)} class names stored with {path}, but the model has "
+            f"{net.num_classes} outputs"
+        )
+    return net, classes
+
+
+def _load(path: Path) -> nn.Module:
+    from effnet.weights import load_weights
+
+    return load_weights(path)
+
+
+class _Relabelled(Dataset):
+    """A dataset whose labels are mapped through ``mapping``."""
+
+    def __init__(self, inner: Dataset, mapping: list[int]) -> None:
+        self.inner, self.mapping = inner, mapping
+
+    def __len__(self) -> int:
+        return len(self.inner)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x, y = self.inner[i]
+        return x, self.mapping[y]
+
+
+def eval_dataset(
+    data: str | os.PathLike[str],
+    resolution: int,
+    model_classes: list[str],
+    *,
+    strict: bool = False,
+) -> tuple[Dataset, list[str]]:
+    """An eval-transformed dataset for ``data`` with labels in the model's class order.
+
+    ``data``: ``"demo"`` (its val split), a folder of class folders, a dataset root whose
+    ``val/`` is used, or a CIFAR folder (its test set). Returns ``(dataset, skipped paths)``.
+    """
+    from effnet.data import demo_root, eval_transform
+    from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
+    from effnet.data.folder import ImageFolderDataset, find_classes, index_folder
+
+    transform = eval_transform(resolution)
+    root = demo_root() / "val" if str(data) == "demo" else Path(data).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    skipped: list[str] = []
+    if (root / "val").is_dir():
+        root = root / "val"
+    layout = find_cifar(root)
+    if layout is not None:
+        classes, _, (xt, yt) = read_cifar(layout)
+        dataset: Dataset = CifarDataset(xt, yt, classes, transform)
+    else:
+        classes = find_classes(root)
+        if not classes:
+            raise ValueError(f"{root} has no class folders (expected DIR/<class>/*.jpg)")
+        samples, skipped = index_folder(root, classes, strict=strict)
+        dataset = ImageFolderDataset(samples, classes, transform)
+    if list(classes) == list(model_classes):
+        return dataset, skipped
+    unknown = [c for c in classes if c not in model_classes]
+    if not unknown:
+        return _Relabelled(dataset, [model_classes.index(c) for c in classes]), skipped
+    if len(classes) == len(model_classes) and all(c.isdigit() for c in model_classes):
+        return dataset, skipped  # no names stored: folder order is the label order
+    raise ValueError(
+        f"classes {unknown[:5]} in {root} are not among the model's {len(model_classes)} "
+        f"classes ({', '.join(model_classes[:5])}...)"
+    )
+
+
+@torch.no_grad()
+def predict_images(
+    model: nn.Module,
+    paths: list[str],
+    classes: list[str],
+    *,
+    topk: int = 5,
+    resolution: int | None = None,
+) -> list[dict[str, Any]]:
+    """Top-``topk`` ``{"class", "index", "probability"}`` for each image file."""
+    from effnet.data import eval_transform, load_image
+
+    res = resolution or model.spec.resolution  # type: ignore[union-attr]
+    transform = eval_transform(res)
+    model.eval()
+    results = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"image not found: {p}")
+        try:
+            x = transform(load_image(p))[None]
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read image {p}: {exc}") from None
+        probs = model(x).float().softmax(1)[0]
+        values, indices = probs.topk(min(topk, probs.numel()))
+        results.append(
+            {
+                "image": str(p),
+                "top": [
+                    {"class": classes[i], "index": int(i), "probability": float(v)}
+                    for v, i in zip(values.tolist(), indices.tolist())
+                ],
+            }
+        )
+    return results
