@@ -78,7 +78,9 @@ def make_memory_efficient(model: nn.Module) -> nn.Module:
     """
     stages = getattr(model, "blocks", None)
     if not isinstance(stages, nn.Sequential):
-        raise TypeError(f"expected a model with a `blocks` nn.Sequential, got {type(model).__name__}")
+        raise TypeError(
+            f"expected a model with a `blocks` nn.Sequential, got {type(model).__name__}"
+        )
     for name, stage in list(stages.named_children()):
         if isinstance(stage, nn.Sequential) and not isinstance(stage, CheckpointSequential):
             lean = CheckpointSequential(*stage)

@@ -39,8 +39,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,padding,size", CASES)
-@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize(
+    "name,padding,size,channels_last",
+    [(*case, True) for case in CASES] + [("efficientnet_b0", "same", (57, 83), False)],
+)
 def test_fast_path_matches_eager(name, padding, size, channels_last):
     torch.manual_seed(0)
     model = effnet.create_model(name, padding=padding, num_classes=10).eval()
