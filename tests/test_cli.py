@@ -1,0 +1,65 @@
+"""The command line: verbs, JSON output, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from effnet.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "effnet", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_help_lists_verbs() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for verb in ("profile", "export"):
+        assert verb in result.stdout
+
+
+def test_profile_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "--models", "efficientnet_b0,mobilenet_v2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == ["efficientnet_b0", "mobilenet_v2"]
+    assert set(rows[0]) == {"model", "resolution", "params", "macs", "latency_ms"}
+    assert rows[0]["params"] == 5_288_548 and rows[0]["resolution"] == 224
+    assert rows[0]["latency_ms"] > 0
+
+
+def test_profile_table_default_lists_b0_to_b7(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "--no-latency"]) == 0
+    out = capsys.readouterr().out
+    for i in range(8):
+        assert f"efficientnet_b{i}" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["profile", "--models", "efficientnet_b9"],
+        ["profile", "--resolution", "-3"],
+        ["export", "--model", "nope", "--out", "x.onnx"],
+        ["export", "--model", "efficientnet_b0", "--weights", "missing.safetensors", "--out", "x"],
+    ],
+)
+def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "error" in result.stderr
+
+
+def test_export_cli_checks_against_eager(tmp_path: Path) -> None:
+    out = tmp_path / "b0.onnx"
+    result = run_cli("export", "--model", "efficientnet_b0", "--resolution", "32", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.is_file()
+    diff = float(result.stdout.rsplit("=", 1)[1])
+    assert diff <= 1e-4
