@@ -5,6 +5,7 @@ ICML 2019 (arXiv 1905.11946).
 """
 
 from effnet.budget import fit_budget
+from effnet.inference import optimize_for_inference
 from effnet.model import FeatureNetwork, Network
 from effnet.profile import count_macs, count_params, measure_latency
 from effnet.registry import create_model, get_spec, list_models
@@ -30,6 +31,7 @@ __all__ = [
     "list_models",
     "load_pretrained",
     "measure_latency",
+    "optimize_for_inference",
     "round_filters",
     "round_repeats",
     "save_weights",
