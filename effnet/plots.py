@@ -190,14 +190,12 @@ def _find_top1(data: Mapping[str, Any]) -> float | None:
 
 def _weights_beside(file: Path, data: Mapping[str, Any]) -> Path | None:
     if isinstance(data.get("weights"), str):
-        w = Path(data["weights"])
-        w = w if w.is_absolute() else file.parent / w
-        if w.is_file():
-            return w
-        if Path(data["weights"]).is_file():
-            return Path(data["weights"])
+        for w in (file.parent / data["weights"], Path(data["weights"])):
+            if w.is_file():
+                return w
+    found = sorted(file.parent.glob("*.safetensors"))
     best = file.parent / "best.safetensors"
-    return best if best.is_file() else None
+    return best if best in found else found[0] if len(found) == 1 else None
 
 
 def _count(data: Mapping[str, Any], file: Path) -> tuple[str, int, int]:
@@ -210,21 +208,25 @@ def _count(data: Mapping[str, Any], file: Path) -> tuple[str, int, int]:
     from effnet.summary import summarize
 
     weights = _weights_beside(file, data)
+    res = data.get("resolution")
     if weights is not None:
         from effnet.weights import read_metadata
 
         meta = read_metadata(weights)
         spec, classes = NetworkSpec.from_json(meta["spec"]), int(meta["num_classes"])
+        res = res or meta.get("train_resolution")
     elif isinstance(data.get("model"), str):
         spec = get_spec(data["model"])
         classes = data.get("num_classes") or data.get("classes") or 1000
         classes = classes if isinstance(classes, int) else len(classes)
     else:
-        raise ValueError(f"{file}: no model name and no weights file to find the model from")
-    res = data.get("resolution") or spec.resolution
+        raise ValueError(
+            f"{file}: cannot tell which model it is: no 'weights' or 'model' key and no "
+            "best.safetensors beside it"
+        )
     with torch.device("meta"):
         net = Network(spec, num_classes=classes)
-    table = summarize(net, int(res))
+    table = summarize(net, int(res or spec.resolution))
     return spec.name, table.total_macs, table.total_params
 
 
@@ -241,10 +243,12 @@ def load_accuracy_point(path: str | os.PathLike[str], label: str | None = None) 
       ``metrics`` object;
     * multiply-adds and parameters: ``macs`` and ``params`` if the file has both; otherwise
       counted (:func:`effnet.summary.summarize`, on the meta device) on the model rebuilt from
-      the metadata of its weights (``weights`` in the file, else ``best.safetensors`` beside
-      it: the exact trained architecture and class count), else from the registered ``model``
-      name with ``num_classes`` / ``classes`` classes (default 1000), at ``resolution``
-      (default the model's);
+      the metadata of its weights (``weights`` in the file, else ``best.safetensors`` or the
+      only ``*.safetensors`` beside it: the exact trained architecture and class count), else
+      from the registered ``model`` name with ``num_classes`` / ``classes`` classes (default
+      1000); at ``resolution`` (else the weights' ``train_resolution``, else the model's).
+      So ``effnet eval --json > RUN/eval.json`` (top-1 only) works when saved in the run
+      folder;
     * label: ``label``, else the run folder's name (the file's stem for other JSON files).
     """
     p = Path(path)
@@ -499,11 +503,12 @@ def plot_profile(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
         vals = [float(r[key]) / scale if isinstance(r.get(key), int | float) else 0.0 for r in rows]
         bars = ax.bar(range(len(rows)), vals, color=f"C{k}", label=ylabel.split(" (")[0])
         ax.bar_label(bars, fmt="%.3g", fontsize=7)
-        ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(0, 1.25 * max(max(vals), 1e-12))  # room for the labels and the legend
+        ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=7)
         ax.set_ylabel(ylabel)
         ax.set_xlabel("model, input resolution")
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("effnet profile")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle("effnet profile: parameters, multiply-adds and latency per model")
     fig.tight_layout()
     return _save(fig, path)

@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="threads for latency (default: all)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the table as a bar chart (PNG)")
     p.set_defaults(run=run)
 
 
@@ -70,4 +71,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--resolution must be at least 8, got {args.resolution}")
     rows = profile_rows(names, args.resolution, args.threads, not args.no_latency)
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    if args.plot:
+        import sys
+
+        from effnet.plots import plot_profile
+
+        print(f"wrote {plot_profile(rows, args.plot)}", file=sys.stderr)
     return 0
