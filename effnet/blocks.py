@@ -6,7 +6,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from effnet.layers import DropPath, NormLayer, Padding, SqueezeExcite, create_conv2d, make_activation
+from effnet.layers import (
+    DropPath,
+    NormLayer,
+    Padding,
+    SqueezeExcite,
+    create_conv2d,
+    make_activation,
+)
 from effnet.plan import BlockPlan
 
 
@@ -60,7 +67,9 @@ class DepthwiseSeparable(nn.Module):
     ) -> None:
         super().__init__()
         c = plan.in_channels
-        self.conv_dw = create_conv2d(c, c, plan.kernel, stride=plan.stride, groups=c, padding=padding)
+        self.conv_dw = create_conv2d(
+            c, c, plan.kernel, stride=plan.stride, groups=c, padding=padding
+        )
         self.bn1 = norm_layer(c)
         self.act1 = make_activation(activation)
         self.conv_pw = nn.Conv2d(c, plan.out_channels, 1, bias=False)

@@ -43,8 +43,14 @@ def export_model(
         if format == "onnx":
             dims = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}} if dynamic_batch else None
             program = torch.onnx.export(
-                model, (x,), dynamic_shapes=dims, input_names=["x"], output_names=["logits"],
-                opset_version=18, dynamo=True, verbose=False,
+                model,
+                (x,),
+                dynamic_shapes=dims,
+                input_names=["x"],
+                output_names=["logits"],
+                opset_version=18,
+                dynamo=True,
+                verbose=False,
             )
             program.save(str(path))
         elif format == "torchscript":
@@ -53,5 +59,7 @@ def export_model(
             dims = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}} if dynamic_batch else None
             torch.export.save(torch.export.export(model, (x,), dynamic_shapes=dims), str(path))
         else:
-            raise ValueError(f"unknown export format {format!r}; expected onnx, torchscript or exported")
+            raise ValueError(
+                f"unknown export format {format!r}; expected onnx, torchscript or exported"
+            )
     return path

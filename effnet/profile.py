@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -59,5 +57,3 @@ def measure_latency(
         num_threads=threads or torch.get_num_threads(),
     )
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
-
-

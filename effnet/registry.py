@@ -38,9 +38,7 @@ def get_spec(name: str | NetworkSpec) -> NetworkSpec:
     except KeyError:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
-            f"unknown model {name!r}{hint} (see effnet.list_models())"
-        ) from None
+        raise ValueError(f"unknown model {name!r}{hint} (see effnet.list_models())") from None
 
 
 def create_model(
@@ -75,8 +73,13 @@ def create_model(
     if weights is not None:
         from effnet.weights import load_weights
 
-        model = load_weights(weights, name=name, in_chans=in_chans, drop_rate=drop_rate,
-                             drop_path_rate=drop_path_rate)
+        model = load_weights(
+            weights,
+            name=name,
+            in_chans=in_chans,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+        )
         if memory_efficient:
             make_memory_efficient(model)
     else:

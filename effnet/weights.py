@@ -6,7 +6,6 @@ files from other libraries are read with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -154,7 +153,9 @@ def _describe(missing: list[str], unexpected: list[str], shapes: list[str]) -> s
     parts = ["weights do not match the model"]
     for title, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
         if items:
-            shown = ", ".join(items[:20]) + (f" ... (+{len(items) - 20})" if len(items) > 20 else "")
+            shown = ", ".join(items[:20]) + (
+                f" ... (+{len(items) - 20})" if len(items) > 20 else ""
+            )
             parts.append(f"{title} ({len(items)}): {shown}")
     return "; ".join(parts)
 
@@ -180,13 +181,12 @@ def convert_by_layout(model: nn.Module, state: StateDict) -> dict[str, torch.Ten
     for (k_ours, v_ours), (k_theirs, v_theirs) in zip(ours, theirs):
         same_kind = k_ours.rsplit(".", 1)[-1] == k_theirs.rsplit(".", 1)[-1]
         if not same_kind or v_ours.shape != v_theirs.shape:
-            problems.append(
-                f"{k_theirs} {tuple(v_theirs.shape)} -> {k_ours} {tuple(v_ours.shape)}"
-            )
+            problems.append(f"{k_theirs} {tuple(v_theirs.shape)} -> {k_ours} {tuple(v_ours.shape)}")
         out[k_ours] = v_theirs
     if problems:
         raise WeightsMismatchError(
-            "weights do not match the model: " + "; ".join(problems[:20])
+            "weights do not match the model: "
+            + "; ".join(problems[:20])
             + (f" ... (+{len(problems) - 20})" if len(problems) > 20 else "")
         )
     for key, value in model.state_dict().items():  # counters the source may not keep
@@ -232,7 +232,10 @@ def load_pretrained(
     else:
         eps, padding = _SOURCE_CONFIG[source]
     model = Network(
-        spec, num_classes=_num_classes(state, source), padding=padding, bn_eps=eps  # type: ignore[arg-type]
+        spec,
+        num_classes=_num_classes(state, source),
+        padding=padding,
+        bn_eps=eps,  # type: ignore[arg-type]
     )
     model.load_state_dict(convert_by_layout(model, state), strict=True)
     return model.eval()

@@ -58,7 +58,9 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str]) -> None:
 
 def test_export_cli_checks_against_eager(tmp_path: Path) -> None:
     out = tmp_path / "b0.onnx"
-    result = run_cli("export", "--model", "efficientnet_b0", "--resolution", "32", "--out", str(out))
+    result = run_cli(
+        "export", "--model", "efficientnet_b0", "--resolution", "32", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert out.is_file()
     diff = float(result.stdout.rsplit("=", 1)[1])

@@ -102,7 +102,9 @@ def test_features_only_gives_maps_at_strides_2_to_32(name: str, channels: list[i
     with torch.no_grad():
         maps = model(torch.randn(1, 3, 64, 96))
     assert [m.shape[1] for m in maps] == channels
-    assert [(m.shape[2], m.shape[3]) for m in maps] == [(64 // s, 96 // s) for s in (2, 4, 8, 16, 32)]
+    assert [(m.shape[2], m.shape[3]) for m in maps] == [
+        (64 // s, 96 // s) for s in (2, 4, 8, 16, 32)
+    ]
 
 
 def test_variant_dropout_and_drop_path_defaults() -> None:
@@ -139,8 +141,10 @@ def test_batchnorm_is_tf_configured() -> None:
     assert bn.eps == 1e-3 and bn.momentum == 0.01
 
 
-@pytest.mark.parametrize(("size", "kernel", "stride", "expected"),
-                         [(224, 3, 2, (0, 1)), (225, 3, 2, (1, 1)), (7, 5, 1, (2, 2)), (8, 5, 2, (1, 2))])
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "expected"),
+    [(224, 3, 2, (0, 1)), (225, 3, 2, (1, 1)), (7, 5, 1, (2, 2)), (8, 5, 2, (1, 2))],
+)
 def test_tf_same_padding_puts_the_extra_pixel_after(size, kernel, stride, expected) -> None:
     assert same_padding(size, kernel, stride) == expected
 

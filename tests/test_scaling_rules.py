@@ -52,7 +52,9 @@ def test_round_repeats_uses_ceil() -> None:
 
 def test_scale_composes_without_double_rounding() -> None:
     once = effnet.scale("efficientnet_b0", width=1.21, depth=1.44)
-    twice = effnet.scale(effnet.scale("efficientnet_b0", width=1.1, depth=1.2), width=1.1, depth=1.2)
+    twice = effnet.scale(
+        effnet.scale("efficientnet_b0", width=1.1, depth=1.2), width=1.1, depth=1.2
+    )
     assert plan_network(once) == plan_network(twice)
 
 
