@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -45,6 +47,8 @@ def measure_latency(
 ) -> float:
     """Median forward latency in milliseconds (eval mode, after warm-up), via
     :mod:`torch.utils.benchmark`. ``threads=1`` is the paper's Table 4 protocol."""
+    # torch.utils.benchmark imports cpp_extension, which warns about CUDA on CPU-only machines
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import benchmark
 
     model.eval()
