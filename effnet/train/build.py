@@ -12,11 +12,13 @@ from pathlib import Path
 
 from torch import nn
 
+from effnet.spec import NetworkSpec
+
 DEFAULT_BASE = "efficientnet_b0"
 DEFAULT_PHI = -4.0
 
 
-def default_spec(resolution: int):  # -> effnet.NetworkSpec
+def default_spec(resolution: int) -> NetworkSpec:
     """EfficientNet-B0 scaled down by φ = ``DEFAULT_PHI``, at ``resolution``."""
     import effnet
 
@@ -24,7 +26,7 @@ def default_spec(resolution: int):  # -> effnet.NetworkSpec
     return spec.replace(name=f"{DEFAULT_BASE}_phi{DEFAULT_PHI:g}", resolution=resolution)
 
 
-def resolve_spec(model: object, resolution: int | None):  # -> effnet.NetworkSpec
+def resolve_spec(model: object, resolution: int | None) -> NetworkSpec:
     """A spec for ``model`` (a registered name, a spec, or ``None`` for the default)."""
     import effnet
 

@@ -174,7 +174,7 @@ class Trainer:
                 padding=ckpt["padding"],
                 bn_eps=float(ckpt["bn_eps"]),
             )
-            head = {id(p) for p in model.classifier.parameters()}
+            head = {id(p) for p in model.classifier.parameters()} if cfg.init_from else None
             if cfg.freeze_backbone:
                 build.prepare_for_transfer(model, model.num_classes, freeze_backbone=True)
         elif init_model is not None:
@@ -369,15 +369,17 @@ class Trainer:
         if self.info.is_main:
             checkpoint.save_checkpoint(self._state(), self.out / "last.ckpt")
 
+    def _eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def _finite_weights(self) -> bool:
+        values = self._eval_model().state_dict().values()
+        return all(bool(torch.isfinite(v).all()) for v in values if v.is_floating_point())
+
     def _save_best(self) -> None:
         if not self.info.is_main:
             return
-        best = self.ema.module if self.ema is not None else self.model
-        if not all(
-            torch.isfinite(p).all() for p in best.state_dict().values() if p.is_floating_point()
-        ):
-            self.log("warning: non-finite weights; best.safetensors not updated")
-            return
+        best = self._eval_model()
         checkpoint.save_weights_atomic(
             best,
             self.out / "best.safetensors",
@@ -437,6 +439,11 @@ class Trainer:
                     if last_micro or not info.enabled
                     else self.net.no_sync()  # type: ignore[operator]
                 )
+                saved_buffers = (
+                    [b.detach().clone() for b in self.model.buffers()]
+                    if cfg.nan_policy == "skip"
+                    else None
+                )
                 with sync:
                     with autocast(info.device, self.amp_dtype):
                         logits = self.net(x)
@@ -446,6 +453,10 @@ class Trainer:
                         if cfg.nan_policy == "stop":
                             raise NonFiniteLossError(self._nonfinite(loss))
                         step_bad = True
+                        if saved_buffers is not None:  # undo BN statistics of the bad batch
+                            with torch.no_grad():
+                                for b, old in zip(self.model.buffers(), saved_buffers):
+                                    b.copy_(old)
                     else:
                         scaled = loss / accum
                         (self.scaler.scale(scaled) if self.scaler else scaled).backward()
@@ -555,7 +566,10 @@ class Trainer:
         }
         self.history.append(record)
         score = mv["top1"] if mv else float(self.epoch)  # no minival: keep the latest
-        if score > self.best_top1:
+        finite = self._finite_weights()
+        if not finite:
+            self.log("warning: non-finite weights; best.safetensors not updated")
+        if score > self.best_top1 and finite:
             self.best_top1, self.best_epoch, self.stale_epochs = score, self.epoch, 0
             self._save_best()
         else:
@@ -585,7 +599,10 @@ class Trainer:
         barrier(info)
         from effnet.weights import load_weights
 
-        best = load_weights(self.out / "best.safetensors").to(info.device)
+        best_path = self.out / "best.safetensors"
+        if not best_path.is_file():
+            raise NonFiniteLossError(f"no finite weights were ever reached; nothing in {best_path}")
+        best = load_weights(best_path).to(info.device)
         val = None
         if self.bundle.val is not None and len(self.bundle.val):
             loader = eval_loader(
