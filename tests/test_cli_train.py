@@ -1,0 +1,179 @@
+"""End to end through the CLI: train -> eval -> predict -> finetune, DDP on 2 CPU processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from effnet.cli import main
+from effnet.weights import load_weights
+
+COMMON = ["--batch-size", "8", "--resolution", "32", "--workers", "0", "--no-progress"]
+
+
+def make_image_folder(root, classes=3, train=16, val=6, size=32, seed=0):
+    """root/train/<c>/*.png and root/val/<c>/*.png: bars whose orientation is the class."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                img = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+                k = int(rng.integers(8, size - 8))
+                colour = rng.integers(150, 256, 3)
+                if c == 0:
+                    img[k - 2 : k + 2, :] = colour
+                elif c == 1:
+                    img[:, k - 2 : k + 2] = colour
+                else:
+                    for t in range(size):
+                        img[t, max(0, t - 2) : t + 2] = colour
+                Image.fromarray(img).save(d / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    data = make_image_folder(tmp_path_factory.mktemp("data"))
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "2", *COMMON]) == 0
+    return data, out
+
+
+@pytest.mark.slow
+def test_train_writes_outputs(trained, capsys):
+    _, out = trained
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["val_images"] == 18
+    assert summary["resolution"] == 32
+
+
+@pytest.mark.slow
+def test_eval_json_and_per_class(trained, capsys):
+    data, out = trained
+    assert (
+        main(["eval", "--weights", str(out / "best.safetensors"), "--data", str(data), "--json"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 18 and 0 <= result["top1"] <= result["top5"] <= 100
+    assert (
+        main(
+            [
+                "eval",
+                "--weights",
+                str(out / "best.safetensors"),
+                "--data",
+                str(data / "val"),
+                "--per-class",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "top1" in text and "class2" in text
+
+
+@pytest.mark.slow
+def test_predict(trained, capsys):
+    data, out = trained
+    img = data / "val" / "class1" / "0.png"
+    assert (
+        main(
+            [
+                "predict",
+                "--weights",
+                str(out / "best.safetensors"),
+                str(img),
+                "--topk",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    (result,) = json.loads(capsys.readouterr().out)
+    assert len(result["top"]) == 2
+    assert {t["class"] for t in result["top"]} <= {"class0", "class1", "class2"}
+    assert sum(t["probability"] for t in result["top"]) <= 1.0 + 1e-6
+
+
+@pytest.mark.slow
+def test_finetune_frozen_backbone_new_head(trained, tmp_path):
+    _, out = trained
+    data2 = make_image_folder(tmp_path / "data2", classes=2, train=12, val=4, seed=1)
+    ft = tmp_path / "ft"
+    assert (
+        main(
+            [
+                "finetune",
+                "--from",
+                str(out / "best.safetensors"),
+                "--data",
+                str(data2),
+                "--freeze-backbone",
+                "--epochs",
+                "1",
+                "--out",
+                str(ft),
+                *COMMON,
+            ]
+        )
+        == 0
+    )
+    before = load_weights(out / "best.safetensors")
+    after = load_weights(ft / "best.safetensors")
+    assert after.num_classes == 2 and before.num_classes == 3
+    sb, sa = before.state_dict(), after.state_dict()
+    for k, v in sb.items():
+        if not k.startswith("classifier.") and v.is_floating_point():
+            torch.testing.assert_close(sa[k], v, msg=k)  # frozen: weights and BN stats
+
+
+def test_cli_errors_are_one_line(capsys, tmp_path):
+    assert main(["train", "--batch-size", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "batch size" in err and len(err.splitlines()) == 1
+    assert main(["eval", "--weights", str(tmp_path / "none.safetensors"), "--data", "x"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["predict", "--weights", str(tmp_path / "none.safetensors"), "a.png"]) == 2
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(trained, tmp_path):
+    data, _ = trained
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "effnet",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        *COMMON,
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["val_images"] == 18
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    # 38 train images, DistributedSampler pads to 20 per rank, 4 per rank per step -> 5 steps
+    assert json.loads(lines[0])["step"] == 5
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
