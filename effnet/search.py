@@ -168,7 +168,12 @@ def evaluate_candidate(
     with contextlib.ExitStack() as stack:
         if out is None:
             out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="effnet-cand-")))
-        recipe = SMALL.replace(epochs=epochs, resolution=spec.resolution)
+        # the small recipe, shortened: warmup at most a fifth of the run
+        recipe = SMALL.replace(
+            epochs=epochs,
+            resolution=spec.resolution,
+            warmup_epochs=min(SMALL.warmup_epochs, epochs / 5),
+        )
         config = TrainConfig(
             data=data,
             out=str(out),
@@ -304,7 +309,9 @@ class SearchSettings:
     macs_tolerance: float | None = 0.25
 
 
-def base_spec(base: str | NetworkSpec, base_phi: float = 0.0, resolution: int | None = None):
+def base_spec(
+    base: str | NetworkSpec, base_phi: float = 0.0, resolution: int | None = None
+) -> NetworkSpec:
     """The network the search scales: ``compound(base, base_phi)``, at ``resolution`` if
     given (e.g. B0 at φ = -4 and 64 px to search on a CPU)."""
     spec = get_spec(base)

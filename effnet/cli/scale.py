@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 
+from effnet.cli.validate import PHI_RANGE, finite_float, positive_int
+
+_MAX_PHIS = 1000
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9, "t": 1e12}
 
 
@@ -30,12 +34,19 @@ def parse_phis(text: str) -> list[float]:
             if step <= 0:
                 raise ValueError
             n = int(round((stop - start) / step))
-            return [round(start + i * step, 10) for i in range(n + 1)]
-        return [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
+            if n > _MAX_PHIS:
+                raise argparse.ArgumentTypeError(f"--phis {text!r} gives over {_MAX_PHIS} values")
+            phis = [round(start + i * step, 10) for i in range(n + 1)]
+        else:
+            phis = [float(p) for p in text.split(",") if p.strip()]
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(
             f"--phis takes a comma list (0,1,2) or a range (0:7 or -2:2:0.5), got {text!r}"
         ) from None
+    lo, hi = PHI_RANGE
+    if not phis or not all(math.isfinite(v) and lo <= v <= hi for v in phis):
+        raise argparse.ArgumentTypeError(f"--phis needs values in [{lo:g}, {hi:g}], got {text!r}")
+    return phis
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,9 +65,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--base", default="efficientnet_b0", help="base model (see effnet list)")
-    p.add_argument("--alpha", type=float, default=1.2, help="depth coefficient (default 1.2)")
-    p.add_argument("--beta", type=float, default=1.1, help="width coefficient (default 1.1)")
-    p.add_argument("--gamma", type=float, default=1.15, help="resolution coefficient (1.15)")
+    p.add_argument(
+        "--alpha", type=finite_float, default=1.2, help="depth coefficient (default 1.2)"
+    )
+    p.add_argument("--beta", type=finite_float, default=1.1, help="width coefficient (default 1.1)")
+    p.add_argument("--gamma", type=finite_float, default=1.15, help="resolution coefficient (1.15)")
     p.add_argument("--phis", type=parse_phis, default=None, help="family: 0,1,2 or 0:7")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="family: plot MACs vs phi")
     g = p.add_argument_group("budget (largest phi meeting every limit)")
@@ -64,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--max-params", type=parse_number, help="parameters, e.g. 10M")
     g.add_argument("--max-latency-ms", type=parse_number, help="batch-1 latency here (ms)")
     g.add_argument("--max-memory-mb", type=parse_number, help="params + peak activations (MiB)")
-    g.add_argument("--threads", type=int, default=None, help="threads for latency")
+    g.add_argument("--threads", type=positive_int, default=None, help="threads for latency")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.validate import (
+    nonnegative_float,
+    phi,
+    positive_float,
+    positive_int,
+    resolution,
+)
+
 
 def _shard(text: str) -> tuple[int, int]:
     try:
@@ -55,36 +63,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="efficientnet_b0", help="base model (default B0)")
     p.add_argument(
         "--base-phi",
-        type=float,
+        type=phi,
         default=0.0,
         help="scale the base by compound phi first (e.g. -4 for a CPU-sized B0)",
     )
     p.add_argument(
         "--resolution",
-        type=int,
+        type=resolution,
         default=None,
         help="base input resolution (default: the model's; 64 suits --data demo)",
     )
     p.add_argument("--data", default=None, help="'demo' or a dataset folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--grid-step", type=float, default=0.05, help="grid spacing (0.05)")
+    p.add_argument("--grid-step", type=positive_float, default=0.05, help="grid spacing (0.05)")
     p.add_argument(
-        "--tolerance", type=float, default=0.1, help="keep |alpha*beta^2*gamma^2 - 2| <= this (0.1)"
+        "--tolerance",
+        type=nonnegative_float,
+        default=0.1,
+        help="keep |alpha*beta^2*gamma^2 - 2| <= this (0.1)",
     )
     p.add_argument(
         "--macs-tolerance",
-        type=float,
+        type=nonnegative_float,
         default=0.25,
         help="reject candidates whose measured MACs are off 2x base by more than "
         "this fraction (0.25; rounding of small models moves them)",
     )
-    p.add_argument("--epochs", type=int, default=3, help="training epochs per candidate (3)")
+    p.add_argument(
+        "--epochs", type=positive_int, default=3, help="training epochs per candidate (3)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (1)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     p.add_argument(
         "--max-candidates",
-        type=int,
+        type=positive_int,
         default=None,
         help="evaluate at most N candidates, spread evenly over the grid",
     )
@@ -123,6 +136,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from effnet import search
     from effnet.cli import UserError
     from effnet.search_plots import plot_search, plot_sweep
@@ -136,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data is required ('demo' or a dataset folder)")
     if args.epochs < 1 or args.workers < 1:
         raise UserError("--epochs and --workers must be >= 1")
+    if not args.dry_run and args.data != "demo" and not Path(args.data).expanduser().is_dir():
+        raise UserError(f"--data {args.data!r} is not 'demo' or a dataset folder")
     base = search.base_spec(args.base, args.base_phi, args.resolution)  # fails early on a name
     if args.sweep:
         kinds = [k.strip() for k in args.sweep.split(",") if k.strip()]
