@@ -78,7 +78,12 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         default=None,
         help="mixed precision (bf16 by default; fp16 on CUDA only)",
     )
-    r.add_argument("--channels-last", action="store_true")
+    r.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels-last memory format (default: on for CPU, where it is faster)",
+    )
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
     r.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation")
     r.add_argument(
@@ -131,7 +136,7 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         workers=workers,
         device=args.device,
         amp=args.amp,
-        channels_last=args.channels_last,
+        channels_last=(not cuda) if args.channels_last is None else args.channels_last,
         compile=args.compile,
         accum_steps=args.accum_steps,
         minival_size=args.minival_size,
