@@ -39,6 +39,10 @@ def check_image_batch(x: torch.Tensor, in_chans: int) -> None:
         raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4 or x.shape[1] != in_chans:
         raise ValueError(f"expected input of shape (N, {in_chans}, H, W), got {tuple(x.shape)}")
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(
+            f"expected input of shape (N, {in_chans}, H, W) with H, W >= 1, got {tuple(x.shape)}"
+        )
     if not x.is_floating_point():
         raise TypeError(
             f"expected a floating-point input (N, {in_chans}, H, W), got {x.dtype}; "
@@ -118,8 +122,28 @@ class Network(nn.Module):
             make_memory_efficient(self)
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Raise a clear error for inputs the network cannot take."""
+        """Raise a clear error for inputs the network cannot take.
+
+        Any H, W >= 1 works in eval mode (each stride-s layer gives ceil(size / s)). In
+        training mode, BatchNorm needs more than one value per channel, so a batch of one
+        image whose final feature map is 1x1 (H, W <= the total stride) cannot be trained on.
+        """
         check_image_batch(x, self.in_chans)
+        if self.training and not torch.compiler.is_compiling():
+            stride = self.feature_points()[-1][1]
+            n, _, h, w = x.shape
+            if n * -(-h // stride) * -(-w // stride) == 1 and self._last_norm_trains():
+                raise ValueError(
+                    f"input {tuple(x.shape)} is too small to train on: with a total stride "
+                    f"of {stride} its final feature map is 1x1, and BatchNorm in training "
+                    f"mode needs more than one value per channel; expected (N, "
+                    f"{self.in_chans}, H, W) with N >= 2 or H or W > {stride} (or call "
+                    ".eval() for inference)"
+                )
+
+    def _last_norm_trains(self) -> bool:
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        return bool(norms) and norms[-1].training
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.stem_pool(self.act1(self.bn1(self.conv_stem(x))))

@@ -3,13 +3,16 @@
 Every verb lives in its own module ``effnet.cli.<verb>`` exposing ``add_parser(subparsers)``
 and ``run(args) -> int``. Verb modules import heavy libraries inside ``run`` so that
 ``effnet --help`` stays fast. Errors meant for the user are raised as :class:`UserError`
-(or ``ValueError`` / ``FileNotFoundError`` from the library) and printed as one line.
+(or ``ValueError`` / ``OSError`` from the library) and printed as one line, exit status 2;
+a bad option is one line too (also status 2). Anything else is a bug: one line naming it, exit
+status 1, and the traceback with ``EFFNET_TRACEBACK=1``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,8 +35,15 @@ class UserError(Exception):
     """An error caused by the user's input; printed without a traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block); sub-parsers too."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="effnet",
         description="EfficientNet and compound scaling (Tan & Le, ICML 2019).",
     )
@@ -52,7 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("effnet: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+    except (UserError, ValueError, OSError, KeyError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"effnet {args.verb}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("EFFNET_TRACEBACK"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"effnet {args.verb}: internal error: {type(exc).__name__}: {first} "
+            "(run with EFFNET_TRACEBACK=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 1

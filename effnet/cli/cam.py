@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.validate import resolution
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -46,7 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="class to explain, by name or index (default: each model's prediction)",
     )
     p.add_argument(
-        "--resolution", type=int, help="eval resolution for every model (default: each model's own)"
+        "--resolution",
+        type=resolution,
+        help="eval resolution for every model (default: each model's own)",
     )
     p.set_defaults(run=run)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.validate import nonnegative_int, resolution
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -15,9 +17,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="effnet .safetensors weights")
     p.add_argument("--format", choices=["onnx", "torchscript", "exported"], default="onnx")
     p.add_argument("--out", required=True, help="output file")
-    p.add_argument("--resolution", type=int, default=None, help="input size (default: model's)")
+    p.add_argument(
+        "--resolution", type=resolution, default=None, help="input size (default: model's)"
+    )
     p.add_argument("--padding", choices=["symmetric", "same"], default="symmetric")
-    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--num-classes", type=nonnegative_int, default=1000)
     p.set_defaults(run=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from effnet.cli.validate import positive_int, resolution
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,10 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=",".join(f"efficientnet_b{i}" for i in range(8)),
         help="comma-separated model names (default: efficientnet_b0..b7)",
     )
-    p.add_argument("--resolution", type=int, default=None, help="override every model's resolution")
+    p.add_argument(
+        "--resolution", type=resolution, default=None, help="override every model's resolution"
+    )
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=1,
         help="threads for the latency measurement (default 1: the paper's Table 4 protocol)",
     )

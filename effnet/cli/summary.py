@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.validate import phi, positive_float, positive_int, resolution
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -14,15 +16,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "multiply-adds (counted by torch.utils.flop_counter; totals equal 'effnet profile').",
     )
     p.add_argument("name", help="registered model name, e.g. efficientnet_b0")
-    p.add_argument("--resolution", type=int, help="input resolution (default: the model's)")
+    p.add_argument("--resolution", type=resolution, help="input resolution (default: the model's)")
     p.add_argument(
         "--phi",
-        type=float,
+        type=phi,
         help="compound-scale the model by phi first (alpha=1.2, beta=1.1, gamma=1.15)",
     )
-    p.add_argument("--width", type=float, default=1.0, help="extra width multiplier")
-    p.add_argument("--depth", type=float, default=1.0, help="extra depth multiplier")
-    p.add_argument("--num-classes", type=int, default=1000, help="classifier outputs")
+    p.add_argument("--width", type=positive_float, default=1.0, help="extra width multiplier")
+    p.add_argument("--depth", type=positive_float, default=1.0, help="extra depth multiplier")
+    p.add_argument("--num-classes", type=positive_int, default=1000, help="classifier outputs")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 
