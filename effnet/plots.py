@@ -231,7 +231,8 @@ def _count(data: Mapping[str, Any], file: Path) -> tuple[str, int, int]:
 
 
 def _family(model: str) -> str:
-    return re.sub(r"_(b\d+|l2)$", "", model)
+    """``efficientnet_b3`` and ``efficientnet_b0_phi-4`` -> ``efficientnet``."""
+    return re.sub(r"_(b\d+|l2)$", "", re.sub(r"_phi[-+]?[\d.]+$", "", model))
 
 
 def load_accuracy_point(path: str | os.PathLike[str], label: str | None = None) -> AccuracyPoint:

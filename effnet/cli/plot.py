@@ -33,13 +33,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     acc.add_argument("--out", required=True, metavar="FILE.png")
 
     curves = kinds.add_parser("curves", help="training curves from metrics.jsonl")
-    curves.add_argument("run", metavar="RUN_DIR_OR_JSONL")
+    curves.add_argument("run_dir", metavar="RUN_DIR_OR_JSONL")
     curves.add_argument("--out", required=True, metavar="FILE.png")
 
     law = kinds.add_parser("scaling", help="multiply-adds and parameters against phi")
     law.add_argument("--base", default="efficientnet_b0", help="registered base model")
     law.add_argument(
-        "--phis", default="0..7", help="'A..B' (integers A to B) or a comma list, e.g. '-1,0,0.5,1'"
+        "--phis",
+        default="0..7",
+        help="'A..B' (integers A to B) or a comma list; write --phis=-2..2 when it starts with '-'",
     )
     law.add_argument("--alpha", type=float, default=1.2)
     law.add_argument("--beta", type=float, default=1.1)
@@ -95,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{pt.macs / 1e6:.1f} M MACs, {pt.params / 1e6:.3f} M params"
             )
     elif args.chart == "curves":
-        records = plots.read_metrics(args.run)
-        out = plots.plot_curves(records, args.out, title=f"training curves: {args.run}")
+        records = plots.read_metrics(args.run_dir)
+        out = plots.plot_curves(records, args.out, title=f"training curves: {args.run_dir}")
     else:
         from effnet.registry import get_spec
 
