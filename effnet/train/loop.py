@@ -191,6 +191,10 @@ class Trainer:
             )
             head = None
         self.spec = model.spec
+        if recipe.bn_momentum is not None:
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.momentum = recipe.bn_momentum
         self.out = self._out_dir(self.spec.name)
         dev = self.info.device
         model.to(dev)
