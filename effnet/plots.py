@@ -80,7 +80,7 @@ class CamColumn:
 def cam_grid_figsize(n_images: int, n_models: int) -> tuple[float, float]:
     """Figure size in inches of :func:`plot_cam_grid` (one row per image; the original
     image, then one column per model, then a colour bar)."""
-    return (PANEL_INCHES * (n_models + 1) + 0.9, PANEL_INCHES * n_images + 0.5)
+    return (PANEL_INCHES * (n_models + 1) + 0.9, PANEL_INCHES * n_images + 0.9)
 
 
 def plot_cam_grid(
@@ -109,7 +109,7 @@ def plot_cam_grid(
         width_ratios=[1] * n_cols + [0.08],
         left=0.02,
         right=0.93,
-        top=1 - 0.45 / fig.get_figheight(),
+        top=1 - 0.85 / fig.get_figheight(),
         bottom=0.02,
         wspace=0.08,
         hspace=0.32,
