@@ -510,6 +510,7 @@ def plot_profile(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
         ax.set_xlabel("model, input resolution")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    fig.suptitle("effnet profile: parameters, multiply-adds and latency per model")
+    names = [ylabel.split(" (")[0] for _, _, ylabel in metrics]
+    fig.suptitle(f"effnet profile: {', '.join(names)} per model")
     fig.tight_layout()
     return _save(fig, path)
