@@ -127,6 +127,11 @@ def feature_maps(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not (hasattr(model, "forward_features") and hasattr(model, "forward_head")):
+        raise ValueError(
+            f"{type(model).__name__} has no forward_features / forward_head (effnet and timm "
+            "models have them); class activation maps need the final feature map"
+        )
     was_training = model.training
     model.eval()
     try:
@@ -137,7 +142,8 @@ def feature_maps(
                 logits = model.forward_head(features)  # (N, K)
                 t = _targets(logits, target)
                 maps = torch.einsum("nchw,nc->nhw", features, classifier.weight[t])
-                check = maps.mean((1, 2)) + classifier.bias[t]
+                bias = classifier.bias[t] if classifier.bias is not None else 0.0
+                check = maps.mean((1, 2)) + bias
                 if not torch.allclose(
                     check,
                     logits.gather(1, t[:, None])[:, 0],
@@ -172,8 +178,8 @@ def feature_geometry(model: nn.Module, resolution: int, cells: int) -> tuple[flo
     stride-s conv with ``p`` pixels of padding before centres output i on input
     ``s * i + (k - 1) / 2 - p``; PyTorch's symmetric padding gives offset 0 (cell i on pixel
     32 i for B0), TF "same" padding of even sizes up to +(stride - 1). Plain bilinear
-    upsampling would put every cell (stride - 1) / 2 pixels off, a quarter of a cell at
-    stride 32. Other models get that generic even tiling.
+    upsampling would put every cell (stride - 1) / 2 pixels off, half a cell. Other models
+    get that generic even tiling.
     """
     from effnet.model import Network
 

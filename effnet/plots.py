@@ -108,7 +108,7 @@ def plot_cam_grid(
         n_cols + 1,
         width_ratios=[1] * n_cols + [0.08],
         left=0.02,
-        right=0.93,
+        right=1 - 0.75 / fig.get_figwidth(),
         top=1 - 0.85 / fig.get_figheight(),
         bottom=0.02,
         wspace=0.08,
