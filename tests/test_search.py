@@ -114,7 +114,7 @@ def test_parallel_workers_and_merge(tmp_path: Path) -> None:
             search.select(cands, None, (i, 2)),
             SETTINGS,
             tmp_path / f"shard-{i}",
-            workers=2,
+            workers=2 - i,  # shard 0 in worker processes, shard 1 in-process
             evaluator=search.synthetic_evaluator,
             log=lambda s: None,
         )
