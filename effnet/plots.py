@@ -250,7 +250,9 @@ def load_accuracy_point(path: str | os.PathLike[str], label: str | None = None) 
       1000); at ``resolution`` (else the weights' ``train_resolution``, else the model's).
       So ``effnet eval --json > RUN/eval.json`` (top-1 only) works when saved in the run
       folder;
-    * label: ``label``, else the run folder's name (the file's stem for other JSON files).
+    * label: ``label``, else ``label`` in the file, else the run folder's name (the file's
+      stem for other JSON files); family (one line per family): ``family`` in the file, else
+      the model name without its variant (``efficientnet_b3`` -> ``efficientnet``).
     """
     p = Path(path)
     file = p / "summary.json" if p.is_dir() else p
@@ -270,9 +272,8 @@ def load_accuracy_point(path: str | os.PathLike[str], label: str | None = None) 
     else:
         model, macs, params = _count(data, file)
     default = file.parent.name if file.name == "summary.json" else file.stem
-    return AccuracyPoint(
-        label or data.get("label") or default, model, top1, macs, params, _family(model)
-    )
+    family = data.get("family") if isinstance(data.get("family"), str) else _family(model)
+    return AccuracyPoint(label or data.get("label") or default, model, top1, macs, params, family)
 
 
 def plot_accuracy(

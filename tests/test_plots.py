@@ -77,8 +77,11 @@ def test_accuracy_points_from_runs_and_eval_json(tmp_path: Path) -> None:
     other.write_text(json.dumps({"model": "efficientnet_b0", "top1": 77.1}))
     assert load_accuracy_point(other).params == 5_288_548
     given = tmp_path / "given.json"
-    given.write_text(json.dumps({"model": "x_b1", "top1": 1.0, "macs": 10, "params": 20}))
-    assert load_accuracy_point(given, label="g").macs == 10
+    given.write_text(
+        json.dumps({"model": "x_b1", "top1": 1.0, "macs": 10, "params": 20, "family": "mine"})
+    )
+    pt = load_accuracy_point(given, label="g")
+    assert (pt.label, pt.macs, pt.params, pt.family) == ("g", 10, 20, "mine")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"model": "efficientnet_b0"}))
     with pytest.raises(ValueError, match="top-1"):
