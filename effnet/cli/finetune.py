@@ -45,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effnet.cli import UserError
     from effnet.train.loop import train
 
     config = config_from_args(args, finetune=True)
@@ -52,5 +53,10 @@ def run(args: argparse.Namespace) -> int:
         if args.backbone_lr_scale < 0:
             raise ValueError(f"--backbone-lr-scale must be >= 0, got {args.backbone_lr_scale}")
         config.recipe = config.recipe.replace(backbone_lr_scale=args.backbone_lr_scale)
-    result = train(config)
+    try:
+        result = train(config)
+    except OSError as exc:  # e.g. a full disk while saving: the previous files are intact
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise UserError(str(exc)) from None
     return 130 if result.interrupted else 0

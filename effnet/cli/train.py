@@ -179,7 +179,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effnet.cli import UserError
     from effnet.train.loop import train
 
-    result = train(config_from_args(args))
+    try:
+        result = train(config_from_args(args))
+    except OSError as exc:  # e.g. a full disk while saving: the previous files are intact
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise UserError(str(exc)) from None
     return 130 if result.interrupted else 0
