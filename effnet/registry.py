@@ -44,7 +44,7 @@ def get_spec(name: str | NetworkSpec) -> NetworkSpec:
 def create_model(
     name: str | NetworkSpec,
     *,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     in_chans: int = 3,
     weights: str | os.PathLike[str] | None = None,
     drop_rate: float | None = None,
@@ -58,7 +58,8 @@ def create_model(
 
     Args:
         name: a registered name (see :func:`list_models`) or a :class:`NetworkSpec`.
-        num_classes: classifier outputs; 0 removes the classifier.
+        num_classes: classifier outputs (default 1000); 0 removes the classifier. With
+            ``weights`` the file sets it, and a different value given here is an error.
         in_chans: input channels.
         weights: an effnet ``.safetensors`` file (see :func:`effnet.save_weights`); its metadata
             sets the architecture, class count, padding and BN eps, and must agree with ``name``.
@@ -80,12 +81,23 @@ def create_model(
             drop_rate=drop_rate,
             drop_path_rate=drop_path_rate,
         )
+        if num_classes is not None and num_classes != model.num_classes:
+            from effnet.weights import WeightsMismatchError
+
+            head = getattr(model.classifier, "weight", None)
+            shape = f" (classifier.weight {tuple(head.shape)})" if head is not None else ""
+            raise WeightsMismatchError(
+                f"{weights} holds a classifier for {model.num_classes} classes, not "
+                f"{num_classes}{shape}; "
+                f"load it without num_classes and call reset_classifier({num_classes}) "
+                "for a new head"
+            )
         if memory_efficient:
             make_memory_efficient(model)
     else:
         model = Network(
             get_spec(name),
-            num_classes=num_classes,
+            num_classes=1000 if num_classes is None else num_classes,
             in_chans=in_chans,
             drop_rate=drop_rate,
             drop_path_rate=drop_path_rate,

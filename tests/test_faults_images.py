@@ -114,3 +114,31 @@ def test_eval_takes_every_mode_and_aspect_ratio(tiny_weights, odd_images, tmp_pa
     assert result["n"] == len(odd_images)
     assert "skipped_images" not in result
     assert 0.0 <= result["top1"] <= 100.0
+
+
+def _png_header_only(side: int) -> bytes:
+    """A PNG that claims side x side grey pixels: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [10_000, 60_000])  # over effnet's cap; over PIL's hard cap
+@pytest.mark.parametrize("verb", ["predict", "cam"])
+def test_decompression_bomb_is_refused_in_one_line(tiny_weights, tmp_path, capsys, verb, side):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(side))  # never decoded
+    if verb == "predict":
+        args = ["predict", str(bomb), "--weights", str(tiny_weights)]
+    else:
+        args = ["cam", "--weights", str(tiny_weights), "--image", str(bomb), "--out", "x.png"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("exceeds max_pixels" in err or "bomb" in err)

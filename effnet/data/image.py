@@ -7,6 +7,7 @@ before training rather than hours into it.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -82,7 +83,14 @@ def load_image(
             before decoding).
         OSError: the file cannot be read as an image.
     """
-    with Image.open(path) as img:
+    try:
+        with warnings.catch_warnings():  # with a cap of our own, PIL's bomb warning is noise
+            if max_pixels is not None:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except Image.DecompressionBombError as e:  # PIL's own hard cap (2x its warning limit)
+        raise ValueError(f"{path}: decompression bomb refused: {e}") from None
+    with img:
         w, h = img.size
         if max_pixels is not None and w * h > max_pixels:
             raise ValueError(f"{path}: {w}x{h} = {w * h} pixels exceeds max_pixels={max_pixels}")
