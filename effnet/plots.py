@@ -162,6 +162,9 @@ def plot_cam_grid(
 
 
 # ------------------------------------------------------------------------------ Fig. 1 and 5
+_UNITS = ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands"))
+
+
 @dataclass(frozen=True)
 class AccuracyPoint:
     """One evaluated model: ``top1`` in %, ``macs`` per image, ``params``; ``family`` groups
@@ -283,19 +286,18 @@ def plot_accuracy(
     x: str = "macs",
     title: str | None = None,
 ) -> Path:
-    """Fig. 5 (``x="macs"``, billions of multiply-adds) or Fig. 1 (``x="params"``, millions of
-    parameters): top-1 accuracy per model, one line per family, each point labelled. The x
-    axis is logarithmic when the models span more than a factor of 20."""
+    """Fig. 5 (``x="macs"``, multiply-adds) or Fig. 1 (``x="params"``, parameters): top-1
+    accuracy per model, one line per family, each point labelled. The x unit (billions,
+    millions or thousands) follows the largest model; the axis is logarithmic when the models
+    span more than a factor of 20."""
     if x not in ("macs", "params"):
         raise ValueError(f"x must be 'macs' or 'params', got {x!r}")
     if not points:
         raise ValueError("plot_accuracy needs at least one point")
     plt = _pyplot()
-    scale, unit = (
-        (1e9, "multiply-adds per image (billions)")
-        if x == "macs"
-        else (1e6, "parameters (millions)")
-    )
+    largest = max(getattr(q, x) for q in points)
+    scale, word = next((s, w) for s, w in _UNITS if largest >= 0.1 * s or s == 1e3)
+    unit = f"{'multiply-adds per image' if x == 'macs' else 'parameters'} ({word})"
     fig, ax = plt.subplots(figsize=(7.0, 5.0), dpi=DPI)
     families: dict[str, list[AccuracyPoint]] = {}
     for pt in points:
@@ -311,6 +313,7 @@ def plot_accuracy(
     values = [getattr(q, x) / scale for q in points]
     if max(values) / max(min(values), 1e-12) > 20:
         ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.12)  # room for the point labels
     ax.set_xlabel(unit)
     ax.set_ylabel("top-1 accuracy (%)")
     what = "multiply-adds (Fig. 5)" if x == "macs" else "parameters (Fig. 1)"
