@@ -55,7 +55,8 @@ class MBConv(nn.Module):
         x = self.se(x)
         x = self.bn3(self.conv_pwl(x))  # (N, out, H/s, W/s)
         if self.has_skip:
-            x = self.drop_path(x) + shortcut
+            x = self.drop_path(x)
+            x += shortcut  # in place: neither BN nor drop-path needs its output for backward
         return x
 
 
