@@ -298,7 +298,7 @@ def run_training(
 def training_rows(args: argparse.Namespace, threads: int, peak: float) -> list[Row]:
     from effnet.profile import count_macs
 
-    results = run_training(args, threads, args.train_rounds, 2 if args.quick else 3, {})
+    results = run_training(args, threads, args.train_rounds, 2, {})
     macs = 3 * count_macs(build("effnet", "efficientnet_b0"), 224) * args.batch  # fwd + 2x bwd
     rows = []
     mem = "peak max_memory_allocated" if args.device == "cuda" else "peak RSS growth"
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     dtype = torch.bfloat16 if args.amp else torch.float32
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
-    n = 1024 if args.quick else 2048
+    n = 8192 if args.device == "cuda" else 1024 if args.quick else 2048
     peak1 = matmul_macs_per_s(args.device, 1, dtype, n if args.device == "cuda" else n // 2)
     peak_all = matmul_macs_per_s(args.device, cores, dtype, n if args.device == "cuda" else n)
     torch.set_num_threads(cores)
@@ -444,6 +444,7 @@ def main(argv: list[str] | None = None) -> None:
         bs = args.throughput_batch
         section = f"throughput B0@224 bs{bs} {cores} threads"
         rows += inference_rows(section, "efficientnet_b0", 224, bs, cores, args, tmp, peak_all)
+    print(table(rows), file=sys.stderr, flush=True)  # partial results, in case training fails
     if not args.skip_train:
         rows += training_rows(args, cores, peak_all)
     # the ceiling: re-measure at the end (the machine may have been busier at the start)
