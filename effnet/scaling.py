@@ -84,10 +84,10 @@ def scale(
     planned.
     """
     spec = _as_spec(spec)
-    if depth <= 0 or width <= 0 or resolution <= 0:
+    if not all(math.isfinite(m) and 0 < m <= 1e3 for m in (depth, width, resolution)):
         raise ValueError(
-            f"scaling multipliers must be positive, got depth={depth}, width={width}, "
-            f"resolution={resolution}"
+            f"scaling multipliers must be positive and finite (at most 1000), got "
+            f"depth={depth}, width={width}, resolution={resolution}"
         )
     return spec.replace(
         depth=spec.depth * depth,
@@ -109,6 +109,13 @@ def compound(
     ``spec`` is a spec or a registered name; ``phi`` may be fractional or negative
     (scaling down).
     """
-    if min(alpha, beta, gamma) <= 0:
-        raise ValueError(f"alpha, beta, gamma must be positive, got {alpha}, {beta}, {gamma}")
-    return scale(spec, depth=alpha**phi, width=beta**phi, resolution=gamma**phi)
+    if not math.isfinite(phi) or not all(math.isfinite(c) and c > 0 for c in (alpha, beta, gamma)):
+        raise ValueError(
+            f"phi must be finite and alpha, beta, gamma positive, got phi={phi}, "
+            f"alpha={alpha}, beta={beta}, gamma={gamma}"
+        )
+    try:
+        depth, width, resolution = alpha**phi, beta**phi, gamma**phi
+    except OverflowError:
+        raise ValueError(f"phi={phi} must be smaller: it overflows the multipliers") from None
+    return scale(spec, depth=depth, width=width, resolution=resolution)
