@@ -86,6 +86,8 @@ def _official(base: str, phis: list[float]) -> list[tuple[str, int, int, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from effnet import plots
 
     if args.chart == "accuracy":
@@ -98,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
             )
     elif args.chart == "curves":
         records = plots.read_metrics(args.run_dir)
-        out = plots.plot_curves(records, args.out, title=f"training curves: {args.run_dir}")
+        run = Path(args.run_dir)
+        name = run.name if run.is_dir() else run.parent.name or run.stem
+        out = plots.plot_curves(records, args.out, title=f"training curves: {name}")
     else:
         from effnet.registry import get_spec
 
