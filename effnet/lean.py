@@ -60,7 +60,9 @@ class CheckpointSequential(nn.Sequential):
     with gradients enabled; otherwise a plain ``nn.Sequential`` (same children, same keys)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and torch.is_grad_enabled()):
+        if not (self.training and torch.is_grad_enabled()) or torch.compiler.is_compiling():
+            # under torch.compile use the compiler's own recomputation instead
+            # (torch._functorch.config.activation_memory_budget)
             return super().forward(x)
         for block in self:
             x = checkpoint(
