@@ -225,13 +225,11 @@ def test_no_traceback_from_a_real_process(files):
     assert result.stderr.count("\n") == 1 and "--width" in result.stderr, result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="effnet predict treats --resolution 0 as 'not given'")
 def test_predict_resolution_0_is_refused(files, capsys):
     code, _ = run(capsys, ["predict", files["I"], "--weights", files["W"], "--resolution", "0"])
     assert code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="effnet eval treats --resolution 0 as 'not given'")
 def test_eval_resolution_0_is_refused(files, capsys):
     args = ["eval", "--weights", files["W"], "--data", files["DATA"], "--resolution", "0"]
     code, _ = run(capsys, args)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from effnet.cli import validate
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,12 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="DIR with class folders, DIR/val, or 'demo'")
     p.add_argument(
         "--resolution",
-        type=int,
+        type=validate.resolution,
         default=None,
         help="default: the training resolution stored with the weights",
     )
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--batch-size", type=validate.positive_int, default=64)
+    p.add_argument("--workers", type=validate.nonnegative_int, default=1)
     p.add_argument("--device", choices=("cpu", "cuda"), default=None)
     p.add_argument("--amp", nargs="?", const="bf16", choices=("bf16", "fp16"), default=None)
     p.add_argument("--per-class", action="store_true", help="also accuracy per class")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from effnet.cli import validate
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topk", type=int, default=5)
     p.add_argument(
         "--resolution",
-        type=int,
+        type=validate.resolution,
         default=None,
         help="default: the training resolution stored with the weights",
     )

@@ -9,13 +9,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from effnet.cli import validate
+
 
 def _crop_scale(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LO,HI (e.g. 0.08,1), got {text!r}") from None
+    if not 0 < lo <= hi <= 1:
+        raise argparse.ArgumentTypeError(f"need 0 < LO <= HI <= 1, got {text!r}")
     return lo, hi
+
+
+def _rate(text: str) -> float:
+    """A probability-like rate in [0, 1) (dropout, drop-path, label smoothing)."""
+    value = validate.finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
 
 
 def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:
@@ -42,8 +54,10 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     p.add_argument("--out", default=None, help="output folder (default runs/<model>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
     g = p.add_argument_group("recipe overrides")
-    g.add_argument("--epochs", type=int, default=None)
-    g.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    g.add_argument("--epochs", type=validate.positive_int, default=None)
+    g.add_argument(
+        "--batch-size", type=validate.positive_int, default=None, help="global batch size"
+    )
     g.add_argument(
         "--lr",
         type=float,
@@ -51,21 +65,26 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         help="absolute learning rate (default: the recipe's per-256 LR x batch/256)",
     )
     g.add_argument("--optimizer", choices=("rmsprop_tf", "adamw", "sgd"), default=None)
-    g.add_argument("--weight-decay", type=float, default=None)
-    g.add_argument("--warmup-epochs", type=float, default=None)
-    g.add_argument("--label-smoothing", type=float, default=None)
-    g.add_argument("--ema-decay", type=float, default=None, help="0 disables the EMA")
+    g.add_argument("--weight-decay", type=validate.nonnegative_float, default=None)
+    g.add_argument("--warmup-epochs", type=validate.nonnegative_float, default=None)
+    g.add_argument("--label-smoothing", type=_rate, default=None)
+    g.add_argument("--ema-decay", type=_rate, default=None, help="0 disables the EMA")
     g.add_argument("--augment", choices=("autoaugment", "randaugment", "none"), default=None)
     g.add_argument("--crop-scale", type=_crop_scale, default=None, metavar="LO,HI")
-    g.add_argument("--resolution", type=int, default=None)
-    g.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
-    g.add_argument("--drop-rate", type=float, default=None, help="dropout before the classifier")
-    g.add_argument("--drop-path-rate", type=float, default=None, help="stochastic depth")
+    g.add_argument("--resolution", type=validate.resolution, default=None)
+    g.add_argument(
+        "--patience",
+        type=validate.positive_int,
+        default=None,
+        help="early-stopping patience (epochs)",
+    )
+    g.add_argument("--drop-rate", type=_rate, default=None, help="dropout before the classifier")
+    g.add_argument("--drop-path-rate", type=_rate, default=None, help="stochastic depth")
     r = p.add_argument_group("run")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=validate.nonnegative_int, default=0)
     r.add_argument(
         "--workers",
-        type=int,
+        type=validate.nonnegative_int,
         default=None,
         help="DataLoader worker processes (default 1 on CPU, 4 on GPU)",
     )
@@ -85,10 +104,12 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         help="channels-last memory format (default: on for CPU, where it is faster)",
     )
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
-    r.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation")
+    r.add_argument(
+        "--accum-steps", type=validate.positive_int, default=1, help="gradient accumulation"
+    )
     r.add_argument(
         "--minival-size",
-        type=float,
+        type=validate.nonnegative_float,
         default=0.1,
         help="fraction (<1) or count of train images held out (default 0.1)",
     )

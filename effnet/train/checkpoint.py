@@ -62,6 +62,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
             ) from exc
         raise
     _fsync_dir(path.parent)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by writers killed mid-save
+        stale.unlink(missing_ok=True)
     return path
 
 

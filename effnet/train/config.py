@@ -87,6 +87,11 @@ class TrainConfig:
             raise ValueError(f"nan policy must be stop or skip, got {self.nan_policy!r}")
         if r.resolution is not None and r.resolution < 8:
             raise ValueError(f"resolution must be >= 8, got {r.resolution}")
+        if r.warmup_epochs < 0 or r.weight_decay < 0:
+            raise ValueError(
+                f"warmup epochs and weight decay must be >= 0, got {r.warmup_epochs}, "
+                f"{r.weight_decay}"
+            )
         if r.patience is not None and r.patience < 1:
             raise ValueError(f"patience must be >= 1, got {r.patience}")
 
