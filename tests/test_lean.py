@@ -11,6 +11,15 @@ import effnet
 from effnet.lean import CheckpointSequential, make_memory_efficient
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small inputs: one thread is fastest, and immune to OpenMP spin on a busy 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _pair(name: str, **kw) -> tuple[nn.Module, nn.Module]:
     normal = effnet.create_model(name, num_classes=10, **kw)
     lean = effnet.create_model(name, num_classes=10, memory_efficient=True, **kw)
