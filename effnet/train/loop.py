@@ -165,12 +165,16 @@ class Trainer:
         # model
         import effnet
 
+        drop_path_rate = (
+            cfg.drop_path_rate if cfg.drop_path_rate is not None else recipe.drop_path_rate
+        )
+
         if ckpt is not None:
             model = effnet.Network(
                 spec,
                 num_classes=int(ckpt["num_classes"]),
                 drop_rate=cfg.drop_rate,
-                drop_path_rate=cfg.drop_path_rate,
+                drop_path_rate=drop_path_rate,
                 padding=ckpt["padding"],
                 bn_eps=float(ckpt["bn_eps"]),
             )
@@ -187,8 +191,10 @@ class Trainer:
                 spec,
                 num_classes=num_classes,
                 drop_rate=cfg.drop_rate,
-                drop_path_rate=cfg.drop_path_rate,
+                drop_path_rate=drop_path_rate,
             )
+            if recipe.zero_init_head:
+                nn.init.zeros_(model.classifier.weight)
             head = None
         self.spec = model.spec
         if recipe.bn_momentum is not None:

@@ -54,6 +54,8 @@ class Recipe:
     patience: int | None
     backbone_lr_scale: float
     bn_momentum: float | None = None
+    drop_path_rate: float | None = None  # None: the variant's (0.2, facts §4)
+    zero_init_head: bool = False  # start from zero logits (uniform predictions)
 
     def replace(self, **changes: object) -> Recipe:
         """A copy with the given fields changed; ``None`` values are ignored."""
@@ -81,6 +83,8 @@ class Recipe:
             f"batch {self.batch_size}, augment {self.augment}, crop scale {self.crop_scale}, "
             f"resolution {self.resolution or 'of the model'}"
             + (f", BN momentum {self.bn_momentum:g}" if self.bn_momentum is not None else "")
+            + (f", drop-path {self.drop_path_rate:g}" if self.drop_path_rate is not None else "")
+            + (", zero-initialised head" if self.zero_init_head else "")
         )
 
 
@@ -113,7 +117,7 @@ PAPER = Recipe(
 SMALL = Recipe(
     name="small",
     optimizer="adamw",
-    lr_per_256=0.016,  # 2e-3 at batch 32 (the paper's number, for AdamW here)
+    lr_per_256=0.012,  # 3e-3 at batch 64
     weight_decay=0.05,  # decoupled (AdamW)
     schedule="cosine",
     warmup_epochs=1.0,
@@ -122,14 +126,18 @@ SMALL = Recipe(
     label_smoothing=0.1,
     ema_decay=0.9999,
     ema_horizon_fraction=0.1,
-    epochs=12,
-    batch_size=32,
+    epochs=40,
+    batch_size=64,
     augment="none",  # random-area crop + flip only
-    crop_scale=(0.35, 1.0),
+    crop_scale=(0.5, 1.0),
     resolution=64,
     patience=None,
     backbone_lr_scale=0.1,
     bn_momentum=0.1,
+    drop_path_rate=0.0,  # regularisation slows a short run more than it helps
+    # TF's dense init U(±1/sqrt(classes)) gives logits of std ~5 for 10 classes: measured on
+    # the demo, a zero head reached 32% val after 6 epochs where the TF init reached 20%
+    zero_init_head=True,
 )
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (PAPER, SMALL)}
