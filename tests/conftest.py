@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +21,25 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int = 1) -> None:
                 m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
                 m.weight.copy_(torch.rand(n, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+
+
+def make_image_folder(root, classes=3, train=16, val=6, size=32, seed=0):
+    """root/train/<c>/*.png and root/val/<c>/*.png: bars whose orientation is the class."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                img = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+                k = int(rng.integers(8, size - 8))
+                colour = rng.integers(150, 256, 3)
+                if c == 0:
+                    img[k - 2 : k + 2, :] = colour
+                elif c == 1:
+                    img[:, k - 2 : k + 2] = colour
+                else:
+                    for t in range(size):
+                        img[t, max(0, t - 2) : t + 2] = colour
+                Image.fromarray(img).save(d / f"{i}.png")
+    return root

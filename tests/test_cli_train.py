@@ -5,37 +5,14 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from conftest import make_image_folder
 
 from effnet.cli import main
 from effnet.weights import load_weights
 
 COMMON = ["--batch-size", "8", "--resolution", "32", "--workers", "0", "--no-progress"]
-
-
-def make_image_folder(root, classes=3, train=16, val=6, size=32, seed=0):
-    """root/train/<c>/*.png and root/val/<c>/*.png: bars whose orientation is the class."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", train), ("val", val)):
-        for c in range(classes):
-            d = root / split / f"class{c}"
-            d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                img = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
-                k = int(rng.integers(8, size - 8))
-                colour = rng.integers(150, 256, 3)
-                if c == 0:
-                    img[k - 2 : k + 2, :] = colour
-                elif c == 1:
-                    img[:, k - 2 : k + 2] = colour
-                else:
-                    for t in range(size):
-                        img[t, max(0, t - 2) : t + 2] = colour
-                Image.fromarray(img).save(d / f"{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,9 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from conftest import make_image_folder
 from torch.utils.data import Dataset
 
 import effnet
@@ -17,28 +16,6 @@ from effnet.train.recipe import SMALL
 
 TINY = effnet.compound("efficientnet_b0", -8).replace(name="tiny", resolution=32)
 TINY = TINY.replace(stages=TINY.stages[:4])
-
-
-def make_image_folder(root, classes=3, train=16, val=6, size=32, seed=0):
-    """root/train/<c>/*.png and root/val/<c>/*.png: bars whose orientation is the class."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", train), ("val", val)):
-        for c in range(classes):
-            d = root / split / f"class{c}"
-            d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                img = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
-                k = int(rng.integers(8, size - 8))
-                colour = rng.integers(150, 256, 3)
-                if c == 0:
-                    img[k - 2 : k + 2, :] = colour
-                elif c == 1:
-                    img[:, k - 2 : k + 2] = colour
-                else:
-                    for t in range(size):
-                        img[t, max(0, t - 2) : t + 2] = colour
-                Image.fromarray(img).save(d / f"{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")
