@@ -114,9 +114,11 @@ def test_finetune_frozen_backbone_new_head(trained, tmp_path):
 
 
 def test_cli_errors_are_one_line(capsys, tmp_path):
-    assert main(["train", "--batch-size", "0"]) == 2
+    with pytest.raises(SystemExit) as exc:  # refused while parsing, as argparse errors are
+        main(["train", "--batch-size", "0"])
+    assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert "batch size" in err and len(err.splitlines()) == 1
+    assert "--batch-size" in err and len(err.splitlines()) == 1
     assert main(["eval", "--weights", str(tmp_path / "none.safetensors"), "--data", "x"]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["predict", "--weights", str(tmp_path / "none.safetensors"), "a.png"]) == 2
