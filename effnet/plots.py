@@ -47,11 +47,12 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: float = DPI) -> Path:
+    """Write ``fig`` as a PNG (creating folders) and close it; returns the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(out, dpi=DPI, format="png")
+        fig.savefig(out, dpi=dpi, format="png")
     finally:
         _pyplot().close(fig)
     return out
@@ -158,7 +159,7 @@ def plot_cam_grid(
     fig.suptitle(
         title or f"Class activation maps ({method}); predicted class and probability", fontsize=10
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------ Fig. 1 and 5
@@ -321,7 +322,7 @@ def plot_accuracy(
     ax.grid(alpha=0.3)
     ax.legend(title="model family")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------- 2^φ law
@@ -422,7 +423,7 @@ def plot_scaling(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- curves
@@ -481,7 +482,7 @@ def plot_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------ profile
@@ -517,4 +518,4 @@ def plot_profile(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
     names = [ylabel.split(" (")[0] for _, _, ylabel in metrics]
     fig.suptitle(f"effnet profile: {', '.join(names)} per model")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from effnet.plots import save_figure
 from effnet.registry import create_model, get_spec
 from effnet.scaling import ALPHA, BETA, GAMMA, compound
 from effnet.spec import NetworkSpec
@@ -143,8 +144,4 @@ def plot_law(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=fig.dpi)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from effnet.plots import save_figure
+
 
 def _pyplot():  # noqa: ANN202
     import matplotlib
@@ -48,11 +50,7 @@ def plot_search(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) ->
         f"phi=1 candidates ({len(ok)}); best a={best['alpha']:g} b={best['beta']:g} "
         f"g={best['gamma']:g}: {best['top1']:.2f}%"
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
@@ -80,8 +78,4 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=fig.dpi)
