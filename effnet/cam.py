@@ -12,7 +12,8 @@ Two methods:
   (effnet and timm models), whatever its head.
 
 The model sees the eval crop: a centred square of side ``res / (res + 32)`` of the shorter
-image side, resized to ``res`` (:func:`effnet.data.transforms.eval_transform`). The map is
+image side (or the run's own crop fraction), resized to ``res``
+(:func:`effnet.data.transforms.eval_transform`). The map is
 resampled onto that square, each feature cell at the centre of its receptive field
 (:func:`feature_geometry`), and placed where the square came from in the original image, so
 it lines up with the picture the user gave, whatever its size and aspect ratio; outside the
@@ -36,7 +37,6 @@ from torch import nn
 
 Method = Literal["cam", "gradcam"]
 METHODS: tuple[str, ...] = ("cam", "gradcam")
-CROP_PADDING = 32  # the official eval crop: res / (res + 32) of the shorter side
 Box = tuple[int, int, int, int]  # (left, top, right, bottom) in original-image pixels
 
 
@@ -83,14 +83,13 @@ class ImageCam:
         return int(x), int(y)
 
 
-def crop_box(size: tuple[int, int], resolution: int, crop_padding: int = CROP_PADDING) -> Box:
+def crop_box(size: tuple[int, int], resolution: int, crop: float | None = None) -> Box:
     """The eval crop of an image of ``size`` = (width, height): the centred square of side
-    ``int(res / (res + crop_padding) * min(W, H))`` (same arithmetic as
-    :class:`effnet.data.transforms.CenterCropFraction`)."""
-    w, h = size
-    side = max(1, int(resolution / (resolution + crop_padding) * min(w, h)))
-    top, left = (h - side + 1) // 2, (w - side + 1) // 2
-    return left, top, left + side, top + side
+    ``int(crop * min(W, H))``, ``crop`` defaulting to the paper's ``res / (res + 32)`` (the
+    arithmetic of :class:`effnet.data.transforms.CenterCropFraction`)."""
+    from effnet.data.transforms import center_crop_box, eval_crop_fraction
+
+    return center_crop_box(size, eval_crop_fraction(resolution, crop))
 
 
 def _linear_classifier(model: nn.Module) -> nn.Linear:
@@ -252,6 +251,7 @@ def image_cams(
     method: Method = "cam",
     target: int | None = None,
     resolution: int | None = None,
+    crop: float | None = None,
 ) -> list[ImageCam]:
     """Class activation maps of ``images`` (RGB PIL images of any size), aligned with them.
 
@@ -261,6 +261,7 @@ def image_cams(
         method: ``"cam"`` (Zhou et al.) or ``"gradcam"`` (Selvaraju et al.).
         target: class to explain; default each image's predicted class.
         resolution: eval resolution; default the model's ``spec.resolution``.
+        crop: eval crop fraction; default the paper's ``res / (res + 32)``.
     """
     from effnet.data.transforms import eval_transform
 
@@ -269,14 +270,14 @@ def image_cams(
         if spec is None:
             raise ValueError("resolution is required for a model without a spec")
         resolution = int(spec.resolution)
-    transform = eval_transform(resolution)
+    transform = eval_transform(resolution, crop)
     device = next(model.parameters()).device
     out = []
     for img in images:
         x = transform(img.convert("RGB"))[None].to(device)
         fm = feature_maps(model, x, method=method, target=target)
         probs = fm.logits[0].float().softmax(0)
-        box = crop_box(img.size, resolution)
+        box = crop_box(img.size, resolution, crop)
         geometry = feature_geometry(model, resolution, fm.maps.shape[-1])
         predicted, t = int(probs.argmax()), int(fm.target[0])
         out.append(

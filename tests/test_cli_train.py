@@ -82,6 +82,27 @@ def test_predict(trained, capsys):
 
 
 @pytest.mark.slow
+def test_predict_and_eval_use_the_stored_eval_crop(trained, capsys):
+    from effnet.train.predict import stored_eval_settings
+
+    data, out = trained
+    weights = str(out / "best.safetensors")
+    assert stored_eval_settings(weights) == (32, 1.0)  # the small recipe's whole-image eval
+
+    def probabilities(*extra):
+        img = str(data / "val" / "class1" / "0.png")
+        assert main(["predict", "--weights", weights, img, "--topk", "3", "--json", *extra]) == 0
+        (result,) = json.loads(capsys.readouterr().out)
+        return {t["class"]: t["probability"] for t in result["top"]}
+
+    stored = probabilities()
+    assert stored == probabilities("--eval-crop", "1.0")
+    assert stored != probabilities("--eval-crop", "0.5")
+    assert main(["eval", "--weights", weights, "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 18
+
+
+@pytest.mark.slow
 def test_finetune_frozen_backbone_new_head(trained, tmp_path):
     _, out = trained
     data2 = make_image_folder(tmp_path / "data2", classes=2, train=12, val=4, seed=1)

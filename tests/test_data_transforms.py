@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from effnet.data import eval_transform, to_rgb, train_transform
-from effnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, CenterCropFraction
+from effnet.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CenterCropFraction,
+    eval_crop_fraction,
+)
 
 MODES = ["1", "L", "LA", "P", "P+transparency", "RGB", "RGBA", "CMYK", "I;16", "I", "F"]
 
@@ -46,6 +51,22 @@ def test_eval_crops_the_original_by_res_over_res_plus_32_then_resizes():
     out = unnormalise(eval_transform(32)(Image.fromarray(arr)))
     assert out.shape == (3, 32, 32)
     assert torch.allclose(out, torch.ones_like(out), atol=1e-3)
+
+
+def test_eval_crop_fraction_replaces_the_paper_crop():
+    assert eval_crop_fraction(224) == 224 / 256 and eval_crop_fraction(64) == 64 / 96
+    assert eval_crop_fraction(64, 1.0) == 1.0
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="crop fraction"):
+            eval_crop_fraction(64, bad)
+    # white frame around a black 42 px square: the paper's crop at 64 px (int(64 * 64/96) = 42
+    # from (64 - 42 + 1) // 2 = 11) sees only black; the whole image shows the frame
+    arr = np.full((64, 64, 3), 255, np.uint8)
+    arr[11:53, 11:53] = 0
+    img = Image.fromarray(arr)
+    assert unnormalise(eval_transform(64)(img)).max() < 1e-3
+    whole = unnormalise(eval_transform(64, 1.0)(img))
+    assert torch.allclose(whole[:, 0, :], torch.ones(3, 64), atol=1e-3)
 
 
 def test_center_crop_fraction_of_shorter_side_on_non_square_images():

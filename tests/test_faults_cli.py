@@ -159,6 +159,9 @@ BAD = {
     "train workers -1": ["train", "--workers", "-1"],
     "train resolution 4": ["train", "--resolution", "4"],
     "train patience 0": ["train", "--patience", "0"],
+    "train eval crop 0": ["train", "--eval-crop", "0"],
+    "train eval crop 1.5": ["train", "--eval-crop", "1.5"],
+    "train ema bn batches -1": ["train", "--ema-bn-batches", "-1"],
     "train unknown model": ["train", "--model", "efficientnet_bO"],
     "train data missing": ["train", "--data", "M", "--out", "OUT"],
     "train data empty": ["train", "--data", "D", "--out", "OUT"],
@@ -175,6 +178,7 @@ BAD = {
     "eval weights not weights": ["eval", "--weights", "I", "--data", "DATA"],
     "eval data missing": ["eval", "--weights", "W", "--data", "M"],
     "eval resolution -5": ["eval", "--weights", "W", "--data", "DATA", "--resolution", "-5"],
+    "eval crop nan": ["eval", "--weights", "W", "--data", "DATA", "--eval-crop", "nan"],
     # predict
     "predict topk 0": ["predict", "I", "--weights", "W", "--topk", "0"],
     "predict image missing": ["predict", "M", "--weights", "W"],
@@ -182,6 +186,7 @@ BAD = {
     "predict image not an image": ["predict", "T", "--weights", "W"],
     "predict weights missing": ["predict", "I", "--weights", "M"],
     "predict resolution -3": ["predict", "I", "--weights", "W", "--resolution", "-3"],
+    "predict crop 2": ["predict", "I", "--weights", "W", "--eval-crop", "2"],
 }
 
 

@@ -1,5 +1,6 @@
 """The training loop on tiny generated data: outputs, resume = uninterrupted, NaN handling."""
 
+import dataclasses
 import json
 
 import pytest
@@ -64,12 +65,41 @@ def test_outputs_and_weights_load(folder, tmp_path):
     ):
         assert key in summary
     assert summary["val_images"] == 18 and summary["epochs"] == 2
-    model = effnet.create_model(weights=out / "best.safetensors") if False else None
-    from effnet.weights import load_weights
+    assert summary["eval_crop"] == SMALL.eval_crop == 1.0
+    from effnet.weights import load_weights, read_metadata
 
     model = load_weights(out / "best.safetensors")
     assert model.num_classes == 3
+    meta = read_metadata(out / "best.safetensors")
+    assert meta["train_resolution"] == "32" and float(meta["eval_crop"]) == 1.0
     assert json.loads((out / "classes.json").read_text()) == ["class0", "class1", "class2"]
+
+
+def test_paper_eval_crop_is_stored_when_the_recipe_has_none(folder, tmp_path):
+    cfg = _config(folder, tmp_path / "run", epochs=1)
+    cfg.recipe = dataclasses.replace(cfg.recipe, eval_crop=None)
+    out = train(cfg).out
+    from effnet.weights import read_metadata
+
+    assert float(read_metadata(out / "best.safetensors")["eval_crop"]) == 32 / 64
+
+
+def test_ema_bn_recalibration_changes_statistics_not_weights(folder, tmp_path):
+    from effnet.weights import load_weights
+
+    best = {}
+    for batches in (0, 2):
+        cfg = _config(folder, tmp_path / f"run{batches}", epochs=1)
+        cfg.recipe = cfg.recipe.replace(
+            ema_decay=0.9, ema_horizon_fraction=5.0, ema_bn_batches=batches
+        )
+        best[batches] = load_weights(train(cfg).out / "best.safetensors").state_dict()
+    averaged, recomputed = best[0], best[2]
+    for key, value in averaged.items():
+        if key.endswith(("running_mean", "running_var")):
+            assert not torch.allclose(value, recomputed[key]), key
+        elif value.is_floating_point():
+            torch.testing.assert_close(value, recomputed[key], msg=key)
 
 
 def test_resume_mid_epoch_equals_uninterrupted(folder, tmp_path):
@@ -145,3 +175,13 @@ def test_bad_settings_fail_before_work(tmp_path):
         )
     with pytest.raises(ValueError, match="resume"):
         train(TrainConfig(resume=True))
+
+
+@pytest.mark.parametrize(
+    "device, cores, expected", [("cuda", 2, 4), ("cpu", 1, 0), ("cpu", 2, 0), ("cpu", 8, 2)]
+)
+def test_default_workers(monkeypatch, device, cores, expected):
+    from effnet.train import loaders
+
+    monkeypatch.setattr(loaders.os, "cpu_count", lambda: cores)
+    assert loaders.default_workers(device) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli import validate
 from effnet.cli.validate import resolution
 
 
@@ -52,6 +53,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=resolution,
         help="eval resolution for every model (default: each model's own)",
     )
+    p.add_argument(
+        "--eval-crop",
+        type=validate.crop_fraction,
+        default=None,
+        help=validate.EVAL_CROP_HELP,
+    )
     p.set_defaults(run=run)
 
 
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from effnet.cli import UserError
     from effnet.data.image import load_image
     from effnet.plots import CamColumn, plot_cam_grid
+    from effnet.train.predict import stored_eval_settings
     from effnet.weights import load_weights
 
     if args.label and len(args.label) != len(args.weights):
@@ -94,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
         names = read_class_names(weights)
         target = _target(args.target, names, model.num_classes)
         res = args.resolution or model.spec.resolution
-        cams = image_cams(model, images, method=args.method, target=target, resolution=res)
+        crop = args.eval_crop or stored_eval_settings(weights)[1]
+        cams = image_cams(
+            model, images, method=args.method, target=target, resolution=res, crop=crop
+        )
         label = (
             args.label[k]
             if args.label

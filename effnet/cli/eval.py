@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="top-1/top-5 accuracy of weights on labelled images",
         description="Evaluate weights on DIR: a folder of class folders, a dataset root whose "
         "val/ is used, a CIFAR folder (test set) or 'demo'. Eval transform: centre crop "
-        "res/(res+32), bicubic resize (paper §5.2).",
+        "res/(res+32) (paper §5.2) or the crop fraction stored with the weights, bicubic "
+        "resize.",
     )
     p.add_argument("--weights", required=True, help="best.safetensors or another weights file")
     p.add_argument("--model", default=None, help="model name (optional for effnet weights)")
@@ -27,6 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=validate.resolution,
         default=None,
         help="default: the training resolution stored with the weights",
+    )
+    p.add_argument(
+        "--eval-crop",
+        type=validate.crop_fraction,
+        default=None,
+        help=validate.EVAL_CROP_HELP,
     )
     p.add_argument("--batch-size", type=validate.positive_int, default=64)
     p.add_argument("--workers", type=validate.nonnegative_int, default=1)
@@ -44,13 +51,15 @@ def run(args: argparse.Namespace) -> int:
     from effnet.train.distributed import DistInfo
     from effnet.train.evaluate import evaluate
     from effnet.train.loaders import eval_loader
-    from effnet.train.predict import eval_dataset, load_model, stored_resolution
+    from effnet.train.predict import eval_dataset, load_model, stored_eval_settings
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     model, classes = load_model(args.weights, model=args.model, source=args.source)
-    res = args.resolution or stored_resolution(args.weights) or model.spec.resolution
-    dataset, skipped = eval_dataset(args.data, res, classes, strict=args.strict)
+    stored_res, stored_crop = stored_eval_settings(args.weights)
+    res = args.resolution or stored_res or model.spec.resolution
+    crop = args.eval_crop or stored_crop
+    dataset, skipped = eval_dataset(args.data, res, classes, crop=crop, strict=args.strict)
     cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
     info = DistInfo(device=device)

@@ -28,18 +28,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="default: the training resolution stored with the weights",
     )
+    p.add_argument(
+        "--eval-crop",
+        type=validate.crop_fraction,
+        default=None,
+        help=validate.EVAL_CROP_HELP,
+    )
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.train.predict import load_model, predict_images, stored_resolution
+    from effnet.train.predict import load_model, predict_images, stored_eval_settings
 
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")
     model, classes = load_model(args.weights, model=args.model, source=args.source)
-    res = args.resolution or stored_resolution(args.weights)
-    results = predict_images(model, args.images, classes, topk=args.topk, resolution=res)
+    stored_res, stored_crop = stored_eval_settings(args.weights)
+    results = predict_images(
+        model,
+        args.images,
+        classes,
+        topk=args.topk,
+        resolution=args.resolution or stored_res,
+        crop=args.eval_crop or stored_crop,
+    )
     if args.json:
         print(json.dumps(results))
         return 0

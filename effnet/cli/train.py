@@ -69,9 +69,21 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     g.add_argument("--warmup-epochs", type=validate.nonnegative_float, default=None)
     g.add_argument("--label-smoothing", type=_rate, default=None)
     g.add_argument("--ema-decay", type=_rate, default=None, help="0 disables the EMA")
+    g.add_argument(
+        "--ema-bn-batches",
+        type=validate.nonnegative_int,
+        default=None,
+        help="recompute the EMA's BN statistics from N train batches before each evaluation",
+    )
     g.add_argument("--augment", choices=("autoaugment", "randaugment", "none"), default=None)
     g.add_argument("--crop-scale", type=_crop_scale, default=None, metavar="LO,HI")
     g.add_argument("--resolution", type=validate.resolution, default=None)
+    g.add_argument(
+        "--eval-crop",
+        type=validate.crop_fraction,
+        default=None,
+        help="minival/val centre-crop fraction (paper: res/(res+32); stored with the weights)",
+    )
     g.add_argument(
         "--patience",
         type=validate.positive_int,
@@ -86,7 +98,8 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "--workers",
         type=validate.nonnegative_int,
         default=None,
-        help="DataLoader worker processes (default 1 on CPU, 4 on GPU)",
+        help="DataLoader worker processes (default: 4 on GPU; on CPU 0 up to 2 cores, else "
+        "a quarter of the cores, at most 4)",
     )
     r.add_argument("--device", choices=("cpu", "cuda"), default=None)
     r.add_argument(
@@ -139,13 +152,14 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
         ema_decay=args.ema_decay,
+        ema_bn_batches=args.ema_bn_batches,
         augment=args.augment,
         crop_scale=args.crop_scale,
         resolution=args.resolution,
+        eval_crop=args.eval_crop,
         patience=args.patience,
     )
     cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
-    workers = args.workers if args.workers is not None else (4 if cuda else 1)
     extra = {"epochs": args.epochs} if args.epochs is not None else {}
     return TrainConfig(
         data=args.data,
@@ -154,7 +168,7 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         recipe=recipe,
         lr=args.lr,
         seed=args.seed,
-        workers=workers,
+        workers=args.workers,
         device=args.device,
         amp=args.amp,
         channels_last=(not cuda) if args.channels_last is None else args.channels_last,

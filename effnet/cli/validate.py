@@ -73,6 +73,20 @@ def resolution(text: str) -> int:
     return value
 
 
+EVAL_CROP_HELP = (
+    "eval centre-crop fraction of the shorter side (default: the one stored with the weights, "
+    "else the paper's res/(res+32))"
+)
+
+
+def crop_fraction(text: str) -> float:
+    """An eval crop fraction in (0, 1] (side of the centre crop / shorter image side)."""
+    value = finite_float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text!r}")
+    return value
+
+
 def phi(text: str) -> float:
     """A compound-scaling exponent φ: finite, within :data:`PHI_RANGE` (negative scales down)."""
     value = finite_float(text)

@@ -122,6 +122,7 @@ def build_datasets(
     seed: int = 0,
     strict: bool = False,
     crop_scale: tuple[float, float] = (0.08, 1.0),
+    eval_crop: float | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> DataBundle:
     """Index ``data`` and split off minival; see the module docstring for the layouts.
@@ -135,6 +136,7 @@ def build_datasets(
         seed: seed of the minival split.
         strict: raise on unreadable images instead of skipping them with a warning.
         crop_scale: area range of the random crop (paper: 0.08..1).
+        eval_crop: centre-crop fraction of minival / val (default the paper's res/(res+32)).
         max_pixels: images with more pixels are treated as unreadable (decompression bombs).
 
     Raises:
@@ -144,7 +146,7 @@ def build_datasets(
     if augment not in AUGMENTS:
         raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
     train_tf = train_transform(resolution, augment, crop_scale=crop_scale)
-    eval_tf = eval_transform(resolution)
+    eval_tf = eval_transform(resolution, eval_crop)
     pool, val, skipped = _load(data, eval_tf, strict, max_pixels)
     if len(pool) == 0:
         raise ValueError(f"no training images found in {data!r}")

@@ -3,7 +3,8 @@
 Train: random-area crop (8%..100% of the image, aspect 3/4..4/3), horizontal flip,
 AutoAugment (ImageNet policy) or RandAugment, bicubic resize, ImageNet normalisation.
 Eval: centre crop of side ``res / (res + 32) * min(H, W)`` of the original image, then a
-bicubic resize to ``res`` (the official ``preprocessing.py``, CROP_PADDING = 32).
+bicubic resize to ``res`` (the official ``preprocessing.py``, CROP_PADDING = 32). A recipe may
+set its own crop fraction instead (:func:`eval_crop_fraction`); runs store it with their weights.
 """
 
 from __future__ import annotations
@@ -27,6 +28,26 @@ RANDAUGMENT_M = 9
 Transform = Callable[[Image.Image], torch.Tensor]
 
 
+def eval_crop_fraction(resolution: int, crop: float | None = None) -> float:
+    """The eval crop's side as a fraction of the shorter image side: ``crop`` when given,
+    else the paper's ``res / (res + 32)`` (0.875 for B0 at 224 px, 0.667 at 64 px)."""
+    if crop is None:
+        return resolution / (resolution + CROP_PADDING)
+    if not 0.0 < crop <= 1.0:
+        raise ValueError(f"eval crop fraction must be in (0, 1], got {crop}")
+    return float(crop)
+
+
+def center_crop_box(size: tuple[int, int], fraction: float) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)`` of the centred square of side ``int(fraction *
+    min(W, H))`` (at least 1 px) in an image of ``size = (W, H)``; offsets as the official
+    ``_decode_and_center_crop``: ``(H - side + 1) // 2``."""
+    w, h = size
+    side = max(1, int(fraction * min(w, h)))
+    top, left = (h - side + 1) // 2, (w - side + 1) // 2
+    return left, top, left + side, top + side
+
+
 class CenterCropFraction:
     """Crop the centre square of side ``int(fraction * min(H, W))``, then resize to ``size``.
 
@@ -46,11 +67,7 @@ class CenterCropFraction:
         self.fraction = fraction
 
     def __call__(self, img: Image.Image) -> Image.Image:
-        w, h = img.size
-        side = max(1, int(self.fraction * min(w, h)))
-        top = (h - side + 1) // 2
-        left = (w - side + 1) // 2
-        img = img.crop((left, top, left + side, top + side))
+        img = img.crop(center_crop_box(img.size, self.fraction))
         return img.resize((self.size, self.size), Image.Resampling.BICUBIC)
 
     def __repr__(self) -> str:
@@ -61,10 +78,11 @@ def _normalize() -> list[Callable]:
     return [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
 
 
-def eval_transform(resolution: int) -> Transform:
-    """Centre crop of ``resolution / (resolution + 32)`` of the shorter side, bicubic resize,
-    ImageNet normalisation (facts §10). Input: an RGB PIL image; output: (3, res, res) float."""
-    fraction = resolution / (resolution + CROP_PADDING)
+def eval_transform(resolution: int, crop: float | None = None) -> Transform:
+    """Centre crop of ``crop`` (default the paper's ``resolution / (resolution + 32)``) of the
+    shorter side, bicubic resize, ImageNet normalisation (facts §10). Input: an RGB PIL image;
+    output: (3, res, res) float."""
+    fraction = eval_crop_fraction(resolution, crop)
     return T.Compose([CenterCropFraction(resolution, fraction), *_normalize()])
 
 

@@ -23,7 +23,8 @@ class TrainConfig:
         recipe: the hyper-parameters (:data:`effnet.train.recipe.SMALL` by default).
         lr: absolute learning rate overriding ``recipe.lr_per_256 * batch / 256``.
         seed: seeds Python, NumPy and torch, the data split and the data order.
-        workers: DataLoader worker processes (persistent; pinned memory on GPU).
+        workers: DataLoader worker processes (persistent; pinned memory on GPU); ``None``:
+            :func:`effnet.train.loaders.default_workers` for the device.
         device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
         amp: ``None``, ``"bf16"`` or ``"fp16"`` (fp16 on CUDA only, with a grad scaler).
         channels_last, compile: memory format and ``torch.compile``.
@@ -46,7 +47,7 @@ class TrainConfig:
     recipe: Recipe = SMALL
     lr: float | None = None
     seed: int = 0
-    workers: int = 2
+    workers: int | None = None
     device: str | None = None
     amp: str | None = None
     channels_last: bool = False
@@ -77,7 +78,7 @@ class TrainConfig:
             raise ValueError(f"accum steps must be >= 1, got {self.accum_steps}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"learning rate must be > 0, got {self.lr}")
-        if self.workers < 0:
+        if self.workers is not None and self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.minival_size < 0:
             raise ValueError(f"minival size must be >= 0, got {self.minival_size}")
@@ -92,6 +93,10 @@ class TrainConfig:
                 f"warmup epochs and weight decay must be >= 0, got {r.warmup_epochs}, "
                 f"{r.weight_decay}"
             )
+        if r.ema_bn_batches < 0:
+            raise ValueError(f"EMA BN batches must be >= 0, got {r.ema_bn_batches}")
+        if r.eval_crop is not None and not 0 < r.eval_crop <= 1:
+            raise ValueError(f"eval crop must be in (0, 1], got {r.eval_crop}")
         if r.patience is not None and r.patience < 1:
             raise ValueError(f"patience must be >= 1, got {r.patience}")
 

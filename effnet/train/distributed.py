@@ -68,6 +68,15 @@ def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
     return t.tolist()
 
 
+def all_reduce_mean_(tensors: list[torch.Tensor], info: DistInfo) -> None:
+    """Replace each tensor by its mean across processes, in place (a no-op on one process)."""
+    if not info.enabled:
+        return
+    for t in tensors:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t.div_(info.world_size)
+
+
 def broadcast_flag(flag: bool, info: DistInfo) -> bool:
     """True on every process if it is true on any (e.g. a stop request or a NaN loss)."""
     if not info.enabled:

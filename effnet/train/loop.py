@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from effnet.data.transforms import eval_crop_fraction
 from effnet.train import build, checkpoint
 from effnet.train.config import TrainConfig
 from effnet.train.curves import plot_curves
 from effnet.train.distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
-from effnet.train.ema import build_ema, effective_decay
+from effnet.train.ema import build_ema, effective_decay, recalibrate_bn
 from effnet.train.evaluate import autocast, evaluate
-from effnet.train.loaders import eval_loader, train_loader
+from effnet.train.loaders import default_workers, eval_loader, train_loader
 from effnet.train.optim import build_optimizer, param_groups
 from effnet.train.recipe import Recipe
 from effnet.train.schedule import build_schedule, build_scheduler, scaled_lr
@@ -154,6 +155,7 @@ class Trainer:
             )
             spec = init_model.spec  # type: ignore[union-attr]
         self.resolution = int(recipe.resolution or spec.resolution)  # type: ignore[union-attr]
+        self.eval_crop = eval_crop_fraction(self.resolution, recipe.eval_crop)
         if not self.info.is_main:
             barrier(self.info)
         self.bundle = self._build_data()
@@ -210,6 +212,7 @@ class Trainer:
         self.amp_dtype = _amp_dtype(cfg.amp, dev)
 
         # loaders
+        self.workers = cfg.workers if cfg.workers is not None else default_workers(dev)
         world = self.info.world_size
         per_proc, rem = divmod(recipe.batch_size, world * cfg.accum_steps)
         if rem or per_proc < 1:
@@ -222,14 +225,14 @@ class Trainer:
             batch_size=per_proc,
             info=self.info,
             seed=cfg.seed,
-            workers=cfg.workers,
+            workers=self.workers,
         )
         self.minival_loader = (
             eval_loader(
                 self.bundle.minival,
                 batch_size=cfg.eval_batch_size,
                 info=self.info,
-                workers=min(cfg.workers, 1),
+                workers=min(self.workers, 1),
             )
             if self.bundle.minival is not None and len(self.bundle.minival)
             else None
@@ -294,7 +297,8 @@ class Trainer:
             f"{len(self.bundle.minival) if self.bundle.minival is not None else 0} / val "
             f"{len(self.bundle.val) if self.bundle.val is not None else 0} images; "
             f"lr {base_lr:.4g}, {self.steps_per_epoch} steps/epoch x {recipe.epochs} epochs, "
-            f"EMA decay {self.ema_decay:.5g}, {world} process(es) on {dev}, out {self.out}"
+            + (f"EMA decay {self.ema_decay:.5g}, " if self.ema is not None else "")
+            + f"{world} process(es) on {dev}, {self.workers} loader worker(s), out {self.out}"
         )
         if self.bundle.skipped:
             self.log(f"skipped {len(self.bundle.skipped)} unreadable image(s)")
@@ -316,6 +320,7 @@ class Trainer:
             seed=cfg.seed,
             strict=cfg.strict,
             crop_scale=cfg.recipe.crop_scale,
+            eval_crop=self.eval_crop,
         )
 
     # ------------------------------------------------------------------------ checkpoints
@@ -396,6 +401,7 @@ class Trainer:
             metadata={
                 "classes": json.dumps(self.classes),
                 "train_resolution": str(self.resolution),
+                "eval_crop": repr(self.eval_crop),
             },
         )
         checkpoint.write_json(self.out / "classes.json", self.classes)
@@ -548,6 +554,14 @@ class Trainer:
             [self.partial["loss"], self.partial["correct"], self.partial["seen"]], info
         )
         eval_model = self.ema.module if self.ema is not None else self.model
+        if self.ema is not None and cfg.recipe.ema_bn_batches:
+            recalibrate_bn(
+                eval_model,
+                self.train_loader,
+                max_batches=cfg.recipe.ema_bn_batches,
+                info=info,
+                channels_last=cfg.channels_last,
+            )
         mv = (
             evaluate(
                 eval_model,
@@ -619,7 +633,7 @@ class Trainer:
                 self.bundle.val,
                 batch_size=cfg.eval_batch_size,
                 info=info,
-                workers=min(cfg.workers, 1),
+                workers=min(self.workers, 1),
             )
             val = evaluate(best, loader, device=info.device, info=info, amp_dtype=self.amp_dtype)
         summary = {
@@ -639,6 +653,7 @@ class Trainer:
             "model": self.spec.name,
             "params": sum(p.numel() for p in self.model.parameters()),
             "resolution": self.resolution,
+            "eval_crop": self.eval_crop,
             "classes": len(self.classes),
             "recipe": cfg.recipe.name,
             "processes": info.world_size,
@@ -675,7 +690,9 @@ class Trainer:
             self.log(
                 f"done: {val}; best minival epoch {self.best_epoch}; "
                 f"{summary['images_per_second']:.0f} train img/s\n"
-                f"outputs in {self.out}/: best.safetensors (EMA weights, best on minival), "
+                f"outputs in {self.out}/: best.safetensors ("
+                + ("EMA " if self.ema is not None else "")
+                + "weights, best on minival), "
                 "classes.json, last.ckpt, metrics.jsonl, summary.json, curves.png"
             )
         return RunResult(self.out, summary, False, self.history)

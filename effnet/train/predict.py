@@ -35,15 +35,17 @@ def load_classes(weights: str | os.PathLike[str]) -> list[str] | None:
     return None
 
 
-def stored_resolution(weights: str | os.PathLike[str]) -> int | None:
-    """The resolution a run trained at (``train_resolution`` metadata), if recorded."""
+def stored_eval_settings(weights: str | os.PathLike[str]) -> tuple[int | None, float | None]:
+    """``(resolution, eval crop fraction)`` a training run stored with its weights
+    (``train_resolution`` / ``eval_crop`` metadata); ``None`` for what is not recorded."""
     try:
         from effnet.weights import read_metadata
 
-        value = read_metadata(weights).get("train_resolution")
+        meta = read_metadata(weights)
     except (ValueError, FileNotFoundError):
-        return None
-    return int(value) if value else None
+        return None, None
+    res, crop = meta.get("train_resolution"), meta.get("eval_crop")
+    return (int(res) if res else None), (float(crop) if crop else None)
 
 
 def load_model(
@@ -96,18 +98,20 @@ def eval_dataset(
     resolution: int,
     model_classes: list[str],
     *,
+    crop: float | None = None,
     strict: bool = False,
 ) -> tuple[Dataset, list[str]]:
     """An eval-transformed dataset for ``data`` with labels in the model's class order.
 
     ``data``: ``"demo"`` (its val split), a folder of class folders, a dataset root whose
-    ``val/`` is used, or a CIFAR folder (its test set). Returns ``(dataset, skipped paths)``.
+    ``val/`` is used, or a CIFAR folder (its test set); ``crop``: the eval crop fraction
+    (default the paper's). Returns ``(dataset, skipped paths)``.
     """
     from effnet.data import demo_root, eval_transform
     from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
     from effnet.data.folder import ImageFolderDataset, find_classes, index_folder
 
-    transform = eval_transform(resolution)
+    transform = eval_transform(resolution, crop)
     root = demo_root() / "val" if str(data) == "demo" else Path(data).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
@@ -145,12 +149,14 @@ def predict_images(
     *,
     topk: int = 5,
     resolution: int | None = None,
+    crop: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Top-``topk`` ``{"class", "index", "probability"}`` for each image file."""
+    """Top-``topk`` ``{"class", "index", "probability"}`` for each image file, through the
+    eval transform at ``resolution`` (default the model's) with crop fraction ``crop``."""
     from effnet.data import eval_transform, load_image
 
     res = resolution or model.spec.resolution  # type: ignore[union-attr]
-    transform = eval_transform(res)
+    transform = eval_transform(res, crop)
     model.eval()
     results = []
     for p in paths:
