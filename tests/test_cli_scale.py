@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from effnet.cli import main
-from effnet.cli.scale import parse_number, parse_phis
+from effnet.cli.scale import parse_number
+from effnet.cli.validate import phis as parse_phis
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,13 @@ def test_parse_phis() -> None:
     assert parse_phis("0:3") == [0, 1, 2, 3]
     assert parse_phis("-1:0:0.5") == [-1, -0.5, 0]
     assert parse_phis("0,1.5,-2") == [0, 1.5, -2]
+    assert parse_phis("-2..2") == parse_phis("-2:2") == [-2, -1, 0, 1, 2]  # plot's old syntax
+
+
+@pytest.mark.parametrize("text", ["", "a:b", "0:1:0", "0:1:2:3", "0:99", "0:5000:0.001", "nan"])
+def test_parse_phis_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_phis(text)
 
 
 def test_scale_family_table_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

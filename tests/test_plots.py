@@ -126,7 +126,9 @@ def test_scaling_law_rows_and_cli(tmp_path: Path) -> None:
     out = tmp_path / "s.png"
     assert main(["plot", "scaling", "--phis=-1..1", "--out", str(out)]) == 0
     assert png_size(out) == (1100, 450)
-    assert main(["plot", "scaling", "--phis", "a..b", "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as refused:  # refused while parsing
+        main(["plot", "scaling", "--phis", "a..b", "--out", str(out)])
+    assert refused.value.code == 2
     assert main(["plot", "scaling", "--base", "nope", "--out", str(out)]) == 2
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli import validate
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -40,8 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     law.add_argument("--base", default="efficientnet_b0", help="registered base model")
     law.add_argument(
         "--phis",
-        default="0..7",
-        help="'A..B' (integers A to B) or a comma list; write --phis=-2..2 when it starts with '-'",
+        type=validate.phis,
+        default="0:7",
+        help="a range 0:7 or -2:2:0.5, or a comma list; write --phis=-2:2 when it starts with '-'",
     )
     law.add_argument("--alpha", type=float, default=1.2)
     law.add_argument("--beta", type=float, default=1.1)
@@ -53,23 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     law.add_argument("--out", required=True, metavar="FILE.png")
     p.set_defaults(run=run)
-
-
-def parse_phis(text: str) -> list[float]:
-    """``"0..7"`` -> [0, 1, ..., 7]; ``"-1,0,0.5"`` -> [-1, 0, 0.5]."""
-    from effnet.cli import UserError
-
-    try:
-        if ".." in text:
-            lo, hi = (int(v) for v in text.split(".."))
-            phis = [float(v) for v in range(lo, hi + 1)]
-        else:
-            phis = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserError(f"--phis must look like '0..7' or '0,0.5,1', got {text!r}") from None
-    if not phis:
-        raise UserError(f"--phis gives no values: {text!r}")
-    return phis
 
 
 def _official(base: str, phis: list[float]) -> list[tuple[str, int, int, int]]:
@@ -107,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         from effnet.registry import get_spec
 
         get_spec(args.base)  # a bad name fails before any work
-        phis = parse_phis(args.phis)
+        phis = args.phis
         rows = plots.scaling_rows(
             args.base, phis, alpha=args.alpha, beta=args.beta, gamma=args.gamma
         )

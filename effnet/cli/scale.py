@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 
-from effnet.cli.validate import PHI_RANGE, finite_float, positive_int
+from effnet.cli.validate import finite_float, phis, positive_int
 
-_MAX_PHIS = 1000
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9, "t": 1e12}
 
 
@@ -23,30 +21,6 @@ def parse_number(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return value
-
-
-def parse_phis(text: str) -> list[float]:
-    """``0,1,2`` or a range ``0:7`` (inclusive, step 1) or ``-2:2:0.5``."""
-    try:
-        if ":" in text:
-            parts = [float(p) for p in text.split(":")]
-            start, stop, step = (*parts, 1.0) if len(parts) == 2 else parts
-            if step <= 0:
-                raise ValueError
-            n = int(round((stop - start) / step))
-            if n > _MAX_PHIS:
-                raise argparse.ArgumentTypeError(f"--phis {text!r} gives over {_MAX_PHIS} values")
-            phis = [round(start + i * step, 10) for i in range(n + 1)]
-        else:
-            phis = [float(p) for p in text.split(",") if p.strip()]
-    except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(
-            f"--phis takes a comma list (0,1,2) or a range (0:7 or -2:2:0.5), got {text!r}"
-        ) from None
-    lo, hi = PHI_RANGE
-    if not phis or not all(math.isfinite(v) and lo <= v <= hi for v in phis):
-        raise argparse.ArgumentTypeError(f"--phis needs values in [{lo:g}, {hi:g}], got {text!r}")
-    return phis
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--beta", type=finite_float, default=1.1, help="width coefficient (default 1.1)")
     p.add_argument("--gamma", type=finite_float, default=1.15, help="resolution coefficient (1.15)")
-    p.add_argument("--phis", type=parse_phis, default=None, help="family: 0,1,2 or 0:7")
+    p.add_argument("--phis", type=phis, default=None, help="family: 0,1,2 or 0:7")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="family: plot MACs vs phi")
     g = p.add_argument_group("budget (largest phi meeting every limit)")
     g.add_argument("--max-macs", type=parse_number, help="multiply-adds, e.g. 400M, 1.5G")

@@ -96,6 +96,37 @@ def phi(text: str) -> float:
     return value
 
 
+MAX_PHIS = 1000  # values one --phis may expand to
+
+
+def phis(text: str) -> list[float]:
+    """Compound-scaling exponents: a comma list ``0,1.5,-2`` or an inclusive range ``0:7``,
+    ``-2:2:0.5`` (start:stop[:step]); ``0..7`` is read as ``0:7``. Each within ``PHI_RANGE``."""
+    spec = text.replace("..", ":")
+    try:
+        if ":" in spec:
+            parts = [float(p) for p in spec.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop, step = (*parts, 1.0) if len(parts) == 2 else parts
+            if step <= 0:
+                raise ValueError
+            n = int(round((stop - start) / step))
+            if n > MAX_PHIS:
+                raise argparse.ArgumentTypeError(f"{text!r} gives over {MAX_PHIS} values")
+            values = [round(start + i * step, 10) for i in range(n + 1)]
+        else:
+            values = [float(p) for p in spec.split(",") if p.strip()]
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list (0,1,2) or a range (0:7 or -2:2:0.5), got {text!r}"
+        ) from None
+    lo, hi = PHI_RANGE
+    if not values or not all(math.isfinite(v) and lo <= v <= hi for v in values):
+        raise argparse.ArgumentTypeError(f"needs values in [{lo:g}, {hi:g}], got {text!r}")
+    return values
+
+
 def existing_path(text: str) -> str:
     """A file or folder that exists."""
     if not Path(text).expanduser().exists():
