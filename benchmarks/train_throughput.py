@@ -4,7 +4,10 @@ Each configuration runs in a fresh subprocess (so peak RSS is its own) with the 
 RMSpropTF + label-smoothed cross-entropy + EMA update. Prints a table and effnet/timm ratios.
 
     python benchmarks/train_throughput.py                 # B0 @224 batch 16 + scaled-down @64
-    python benchmarks/train_throughput.py --steps 10 --batch 32
+    python benchmarks/train_throughput.py --steps 10 --batch 32 --channels-last
+
+The scaled-down model (``effnet train``'s default: B0 at φ = -4) is built in timm with the same
+width and depth multipliers, so both columns train the same architecture.
 
 This is a benchmark, not a test; timm is imported here only.
 """
@@ -23,11 +26,13 @@ CONFIGS = {
     "effnet_b0@224": ("effnet", "efficientnet_b0", 224, 1),
     "timm_b0@224": ("timm", "efficientnet_b0", 224, 1),
     "effnet_phi-4@64": ("effnet", "default", 64, 4),
-    "timm_b0@64": ("timm", "efficientnet_b0", 64, 4),
+    "timm_phi-4@64": ("timm", "default", 64, 4),
 }
 
 
-def run_one(name: str, steps: int, batch: int, warmup: int) -> dict[str, float]:
+def run_one(
+    name: str, steps: int, batch: int, warmup: int, channels_last: bool
+) -> dict[str, float]:
     import torch
 
     from effnet.train.ema import build_ema
@@ -42,6 +47,15 @@ def run_one(name: str, steps: int, batch: int, warmup: int) -> dict[str, float]:
 
         spec = default_spec(res) if model_name == "default" else model_name
         model = effnet.create_model(spec, num_classes=1000)
+    elif model_name == "default":
+        from timm.models.efficientnet import _gen_efficientnet
+
+        from effnet.train.build import default_spec
+
+        spec = default_spec(res)
+        model = _gen_efficientnet(
+            "efficientnet_b0", channel_multiplier=spec.width, depth_multiplier=spec.depth
+        )
     else:
         import timm
 
@@ -51,6 +65,9 @@ def run_one(name: str, steps: int, batch: int, warmup: int) -> dict[str, float]:
     ema = build_ema(model, 0.9999)
     crit = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     x = torch.randn(batch, 3, res, res)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,))
     for i in range(warmup + steps):
         if i == warmup:
@@ -76,16 +93,24 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16, help="batch at 224 (x4 at 64 px)")
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="both libraries in channels_last (effnet train's CPU default)",
+    )
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.steps, args.batch, args.warmup)))
+        print(
+            json.dumps(run_one(args.one, args.steps, args.batch, args.warmup, args.channels_last))
+        )
         return
     import torch
 
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{args.steps} timed steps after {args.warmup} warmup steps"
+        + (", channels_last" if args.channels_last else "")
     )
     results = {}
     for name in args.configs.split(","):
@@ -100,6 +125,7 @@ def main() -> None:
             str(args.batch),
             "--warmup",
             str(args.warmup),
+            *(["--channels-last"] if args.channels_last else []),
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         results[name] = json.loads(out.strip().splitlines()[-1])
@@ -109,7 +135,7 @@ def main() -> None:
             f"{r['images_per_second']:7.1f} img/s  peak RSS {r['peak_rss_mb']:7.0f} MB",
             flush=True,
         )
-    for ours, theirs in (("effnet_b0@224", "timm_b0@224"), ("effnet_phi-4@64", "timm_b0@64")):
+    for ours, theirs in (("effnet_b0@224", "timm_b0@224"), ("effnet_phi-4@64", "timm_phi-4@64")):
         if ours in results and theirs in results:
             a, b = results[ours], results[theirs]
             print(

@@ -5,18 +5,15 @@ rounding; the paper picks α·β²·γ² ≈ 2 so that they grow by about 2^φ. 
 (1.2, 1.1, 1.15) the product is 1.9203, so the unrounded law is 1.92^φ, which falls behind
 2^φ by (1.92/2)^φ = 0.96^φ (0.75 at φ = 7), while ceil-rounding of repeats and the
 multiples-of-8 rule push the measured figures up. :func:`family` measures each member;
-:func:`plot_law` draws measured multiply-adds against 2^φ·base and (α·β²·γ²)^φ·base.
+:func:`effnet.plots.plot_scaling` draws them against (α·β²·γ²)^φ and 2^φ.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from effnet.plots import save_figure
 from effnet.registry import create_model, get_spec
 from effnet.scaling import ALPHA, BETA, GAMMA, compound
 from effnet.spec import NetworkSpec
@@ -112,36 +109,14 @@ def format_table(rows: Sequence[FamilyMember]) -> str:
     return "\n".join(lines)
 
 
-def plot_law(
-    rows: Sequence[FamilyMember],
-    path: str | os.PathLike[str],
-    *,
-    title: str = "compound scaling: multiply-adds vs phi",
-    alpha: float = ALPHA,
-    beta: float = BETA,
-    gamma: float = GAMMA,
-) -> Path:
-    """Measured multiply-adds (log scale) against φ, with 2^φ and (α·β²·γ²)^φ reference lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not rows:
-        raise ValueError("nothing to plot")
-    base = next((r.macs / (r.law_2 * 2.0**r.phi) for r in rows), 1.0)
-    c = alpha * beta**2 * gamma**2
-    phis = [r.phi for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
-    ax.semilogy(phis, [r.macs / 1e9 for r in rows], "o-", label="measured")
-    ax.semilogy(phis, [base * 2.0**p / 1e9 for p in phis], "--", label="2^phi x base")
-    ax.semilogy(
-        phis, [base * c**p / 1e9 for p in phis], ":", label=f"{c:.3f}^phi x base (unrounded)"
-    )
-    ax.set_xlabel("phi (compound coefficient)")
-    ax.set_ylabel("multiply-adds (billions, log scale)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return save_figure(fig, path, dpi=fig.dpi)
+def official_variants(base: str, phis: Sequence[float]) -> list[tuple[str, int, int, int]]:
+    """``(name, φ, MACs, params)`` of the released B1..B7 within ``phis``' range, to compare
+    with a family (empty unless ``base`` is ``efficientnet_b0``)."""
+    if base != "efficientnet_b0" or not phis:
+        return []
+    out = []
+    for i in range(1, 8):
+        if min(phis) <= i <= max(phis):
+            params, macs = spec_cost(get_spec(f"efficientnet_b{i}"))
+            out.append((f"efficientnet_b{i}", i, macs, params))
+    return out

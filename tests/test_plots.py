@@ -18,7 +18,6 @@ from effnet.plots import (
     plot_curves,
     plot_profile,
     read_metrics,
-    scaling_rows,
 )
 from effnet.scaling import compound
 from effnet.weights import load_weights, save_weights
@@ -119,7 +118,9 @@ def test_plot_curves(tmp_path: Path) -> None:
 
 
 def test_scaling_law_rows_and_cli(tmp_path: Path) -> None:
-    rows = scaling_rows("efficientnet_b0", [0, 3])
+    from effnet.scaling_law import family
+
+    rows = family("efficientnet_b0", [0, 3])
     assert [r.resolution for r in rows] == [224, 341]
     per_step = (rows[1].macs / rows[0].macs) ** (1 / 3)  # alpha beta^2 gamma^2 = 1.92, rounded
     assert 1.7 < per_step < 2.3 and rows[1].params > rows[0].params

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import effnet
 from effnet.plan import plan_network
-from effnet.scaling_law import family, format_table, plot_law
+from effnet.plots import plot_scaling
+from effnet.scaling_law import family, format_table, official_variants
 
 
 def test_two_to_the_phi_law_for_b0(tmp_path) -> None:
@@ -34,7 +35,11 @@ def test_two_to_the_phi_law_for_b0(tmp_path) -> None:
     assert rows[0].macs == 385_814_752 and rows[0].params == 5_288_548
     table = format_table(rows)
     assert table.count("\n") == 9
-    png = plot_law(rows, tmp_path / "law.png")
+    official = official_variants("efficientnet_b0", [r.phi for r in rows])
+    assert [o[0][-2:] for o in official] == [f"b{i}" for i in range(1, 8)]
+    assert official[0][3] == 7_794_184  # B1's exact parameter count
+    assert official_variants("mobilenet_v2", [0, 3]) == []
+    png = plot_scaling(rows, tmp_path / "law.png", official=official)
     assert png.stat().st_size > 10_000
 
 

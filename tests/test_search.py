@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from effnet import search
-from effnet.search_plots import plot_search, plot_sweep
+from effnet.plots import plot_search, plot_sweep
 
 SETTINGS = search.SearchSettings(
     base="efficientnet_b0",

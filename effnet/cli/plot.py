@@ -58,19 +58,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _official(base: str, phis: list[float]) -> list[tuple[str, int, int, int]]:
-    from effnet.summary import summarize
-
-    if base != "efficientnet_b0":
-        return []
-    out = []
-    for i in range(1, 8):
-        if min(phis) <= i <= max(phis):
-            table = summarize(f"efficientnet_b{i}")
-            out.append((f"efficientnet_b{i}", i, table.total_macs, table.total_params))
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -90,14 +77,11 @@ def run(args: argparse.Namespace) -> int:
         name = run.name if run.is_dir() else run.parent.name or run.stem
         out = plots.plot_curves(records, args.out, title=f"training curves: {name}")
     else:
-        from effnet.registry import get_spec
+        from effnet.scaling_law import family, official_variants
 
-        get_spec(args.base)  # a bad name fails before any work
         phis = args.phis
-        rows = plots.scaling_rows(
-            args.base, phis, alpha=args.alpha, beta=args.beta, gamma=args.gamma
-        )
-        official = [] if args.no_official else _official(args.base, phis)
+        rows = family(args.base, phis, alpha=args.alpha, beta=args.beta, gamma=args.gamma)
+        official = [] if args.no_official else official_variants(args.base, phis)
         out = plots.plot_scaling(
             rows,
             args.out,

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  memory     {m['memory_mb']:.1f} MiB (params + peak activations)")
         return 0
 
-    from effnet.scaling_law import family, format_table, plot_law
+    from effnet.plots import plot_scaling
+    from effnet.scaling_law import family, format_table, official_variants
 
     rows = family(args.base, args.phis if args.phis is not None else [0, 1, 2, 3], **coeffs)
     if args.json:
@@ -107,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.base}: alpha={args.alpha:g} beta={args.beta:g} gamma={args.gamma:g}")
         print(format_table(rows))
     if args.plot:
-        path = plot_law(rows, args.plot, title=f"{args.base}: multiply-adds vs phi", **coeffs)
+        phis = [r.phi for r in rows]
+        official = official_variants(args.base, phis)
+        path = plot_scaling(rows, args.plot, base=args.base, official=official, **coeffs)
         if not args.json:
             print(f"plot: {path}")
     return 0

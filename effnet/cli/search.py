@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     from effnet import search
     from effnet.cli import UserError
-    from effnet.search_plots import plot_search, plot_sweep
+    from effnet.plots import plot_search, plot_sweep
 
     if args.merge:
         ranked = search.merge(args.merge, args.out)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from effnet.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from effnet.train.config import TrainConfig
 
 DEFAULT_BASE = "efficientnet_b0"
 DEFAULT_PHI = -4.0
@@ -83,3 +87,53 @@ def freeze_norm_stats(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
+
+
+def run_model(
+    cfg: TrainConfig,
+    spec: NetworkSpec,
+    num_classes: int,
+    *,
+    saved: dict[str, Any] | None = None,
+    pretrained: nn.Module | None = None,
+) -> tuple[nn.Module, set[int] | None]:
+    """The network a run trains, and the ids of its head parameters when fine-tuning (they get
+    the full LR, the backbone ``backbone_lr_scale`` of it).
+
+    ``saved``: a resumed run's checkpoint (the architecture it recorded; weights are loaded
+    later with the optimizer state). ``pretrained``: ``--init-from`` weights, given a new head
+    for ``num_classes``. Otherwise a fresh ``spec`` network, with the recipe's head init. The
+    recipe's BN momentum is applied in every case.
+    """
+    import effnet
+
+    recipe = cfg.recipe
+    drop_path = cfg.drop_path_rate if cfg.drop_path_rate is not None else recipe.drop_path_rate
+    head: set[int] | None = None
+    if saved is not None:
+        model = effnet.Network(
+            spec,
+            num_classes=int(saved["num_classes"]),
+            drop_rate=cfg.drop_rate,
+            drop_path_rate=drop_path,
+            padding=saved["padding"],
+            bn_eps=float(saved["bn_eps"]),
+        )
+        if cfg.init_from:
+            head = {id(p) for p in model.classifier.parameters()}
+        if cfg.freeze_backbone:
+            prepare_for_transfer(model, model.num_classes, freeze_backbone=True)
+    elif pretrained is not None:
+        model = pretrained
+        head = prepare_for_transfer(model, num_classes, freeze_backbone=cfg.freeze_backbone)
+    else:
+        model = effnet.create_model(
+            spec, num_classes=num_classes, drop_rate=cfg.drop_rate, drop_path_rate=drop_path
+        )
+        if recipe.zero_init_head:
+            nn.init.zeros_(model.classifier.weight)
+    if recipe.bn_momentum is not None:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = recipe.bn_momentum
+    return model, head

@@ -111,6 +111,13 @@ def save_weights_atomic(
     return atomic_write(path, lambda tmp: effnet.save_weights(model, tmp, metadata=metadata))
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states as checkpoint-safe values (tensors, ints, tuples)."""
     np_state = np.random.get_state()

@@ -117,3 +117,23 @@ class TrainConfig:
             else getattr(self.model, "name", str(self.model))
         )
         return d
+
+
+def restore_config(config: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
+    """The settings of a saved run (``saved``: its ``TrainConfig.to_dict()``), keeping this
+    invocation's runtime-only ones (output, workers, device, compile, progress, data path)."""
+    recipe_d = dict(saved["recipe"])
+    recipe_d["crop_scale"] = tuple(recipe_d["crop_scale"])
+    recipe = Recipe(**recipe_d)
+    if "epochs" in config.extra:  # the user asked to extend (or shorten) the run
+        recipe = recipe.replace(epochs=int(config.extra["epochs"]))
+    keep = {"out", "resume", "workers", "device", "compile", "progress", "extra", "data"}
+    values = {k: v for k, v in saved.items() if k not in keep and k not in ("recipe", "model")}
+    merged = TrainConfig(**{**config.__dict__, **values, "recipe": recipe})
+    if (
+        isinstance(saved.get("data"), str)
+        and isinstance(config.data, str)
+        and config.data in ("demo", saved["data"])
+    ):
+        merged.data = saved["data"]
+    return merged

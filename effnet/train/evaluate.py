@@ -12,6 +12,15 @@ from torch.utils.data import DataLoader
 from effnet.train.distributed import DistInfo, all_reduce_sum
 
 
+def amp_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``--amp`` (``None``, ``"bf16"``, ``"fp16"``; fp16 on CUDA only)."""
+    if amp is None:
+        return None
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("--amp fp16 needs a CUDA device; use --amp bf16 on CPU")
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for ``dtype`` (``None``: a no-op context)."""
     if dtype is None:

@@ -2,7 +2,8 @@
 
 Per optimizer step: forward (autocast) -> label-smoothed cross-entropy -> backward (accumulated
 over ``accum_steps`` micro-batches, DDP all-reduce on the last) -> optimizer -> EMA update ->
-per-step LR schedule. Per epoch: evaluate the EMA weights on minival, keep the best ones
+per-step LR schedule. Per epoch: evaluate the EMA weights (the raw ones without an EMA; BN
+statistics recomputed first with ``ema_bn_batches``) on minival, keep the best ones
 (``best.safetensors``), write ``metrics.jsonl`` and ``last.ckpt``. At the end, the minival-best
 weights are evaluated on ``val`` (the paper reports the minival-chosen checkpoint, facts §10).
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,20 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from effnet.data.transforms import eval_crop_fraction
 from effnet.train import build, checkpoint
-from effnet.train.config import TrainConfig
-from effnet.train.curves import plot_curves
+from effnet.train.config import TrainConfig, restore_config
 from effnet.train.distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
 from effnet.train.ema import build_ema, effective_decay, recalibrate_bn
-from effnet.train.evaluate import autocast, evaluate
+from effnet.train.evaluate import amp_dtype, autocast, evaluate
 from effnet.train.loaders import default_workers, eval_loader, train_loader
 from effnet.train.optim import build_optimizer, param_groups
-from effnet.train.recipe import Recipe
 from effnet.train.schedule import build_schedule, build_scheduler, scaled_lr
 from effnet.train.signals import StopSignals
 
@@ -53,40 +50,6 @@ class RunResult:
     summary: dict[str, Any] | None
     interrupted: bool
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _amp_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:
-    if amp is None:
-        return None
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("--amp fp16 needs a CUDA device; use --amp bf16 on CPU")
-    return torch.bfloat16 if amp == "bf16" else torch.float16
-
-
-def _restore_config(config: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
-    """The saved run's settings, keeping this invocation's runtime-only ones."""
-    recipe_d = dict(saved["recipe"])
-    recipe_d["crop_scale"] = tuple(recipe_d["crop_scale"])
-    recipe = Recipe(**recipe_d)
-    if "epochs" in config.extra:  # the user asked to extend (or shorten) the run
-        recipe = recipe.replace(epochs=int(config.extra["epochs"]))
-    keep = {"out", "resume", "workers", "device", "compile", "progress", "extra", "data"}
-    values = {k: v for k, v in saved.items() if k not in keep and k not in ("recipe", "model")}
-    merged = TrainConfig(**{**config.__dict__, **values, "recipe": recipe})
-    if (
-        isinstance(saved.get("data"), str)
-        and isinstance(config.data, str)
-        and config.data in ("demo", saved["data"])
-    ):
-        merged.data = saved["data"]
-    return merged
 
 
 class Trainer:
@@ -131,10 +94,10 @@ class Trainer:
             if not cfg.out:
                 raise ValueError("--resume needs --out DIR (the run folder holding last.ckpt)")
             ckpt = checkpoint.load_checkpoint(Path(cfg.out) / "last.ckpt")
-            cfg = self.config = _restore_config(cfg, ckpt["config"])
+            cfg = self.config = restore_config(cfg, ckpt["config"])
         cfg.validate()
         recipe = cfg.recipe
-        seed_everything(cfg.seed)
+        checkpoint.seed_everything(cfg.seed)
 
         if ckpt is not None:
             import effnet
@@ -165,51 +128,15 @@ class Trainer:
         num_classes = len(self.classes)
 
         # model
-        import effnet
-
-        drop_path_rate = (
-            cfg.drop_path_rate if cfg.drop_path_rate is not None else recipe.drop_path_rate
-        )
-
-        if ckpt is not None:
-            model = effnet.Network(
-                spec,
-                num_classes=int(ckpt["num_classes"]),
-                drop_rate=cfg.drop_rate,
-                drop_path_rate=drop_path_rate,
-                padding=ckpt["padding"],
-                bn_eps=float(ckpt["bn_eps"]),
-            )
-            head = {id(p) for p in model.classifier.parameters()} if cfg.init_from else None
-            if cfg.freeze_backbone:
-                build.prepare_for_transfer(model, model.num_classes, freeze_backbone=True)
-        elif init_model is not None:
-            model = init_model
-            head = build.prepare_for_transfer(
-                model, num_classes, freeze_backbone=cfg.freeze_backbone
-            )
-        else:
-            model = effnet.create_model(
-                spec,
-                num_classes=num_classes,
-                drop_rate=cfg.drop_rate,
-                drop_path_rate=drop_path_rate,
-            )
-            if recipe.zero_init_head:
-                nn.init.zeros_(model.classifier.weight)
-            head = None
+        model, head = build.run_model(cfg, spec, num_classes, saved=ckpt, pretrained=init_model)
         self.spec = model.spec
-        if recipe.bn_momentum is not None:
-            for m in model.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.momentum = recipe.bn_momentum
         self.out = self._out_dir(self.spec.name)
         dev = self.info.device
         model.to(dev)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
-        self.amp_dtype = _amp_dtype(cfg.amp, dev)
+        self.amp_dtype = amp_dtype(cfg.amp, dev)
 
         # loaders
         self.workers = cfg.workers if cfg.workers is not None else default_workers(dev)
@@ -285,8 +212,8 @@ class Trainer:
 
         if ckpt is not None:
             self._load_state(ckpt)
-        else:
-            seed_everything(cfg.seed + 1000 * self.info.rank)  # per-rank dropout / aug streams
+        else:  # per-rank dropout and augmentation streams
+            checkpoint.seed_everything(cfg.seed + 1000 * self.info.rank)
 
         self.log(recipe.describe())
         n_params = sum(p.numel() for p in model.parameters())
@@ -377,7 +304,7 @@ class Trainer:
         if self.info.world_size == 1:
             checkpoint.set_rng_state(ckpt["rng"])
         else:
-            seed_everything(self.config.seed + 1000 * self.info.rank + 7919 * self.step)
+            checkpoint.seed_everything(self.config.seed + 1000 * self.info.rank + 7919 * self.step)
         self.log(f"resumed from {self.out / 'last.ckpt'}: epoch {self.epoch}, step {self.step}")
 
     def save_last(self) -> None:
@@ -415,6 +342,67 @@ class Trainer:
             "Try a lower --lr, no --amp, or --nan-policy skip"
         )
 
+    def _progress_bar(self) -> Any:
+        """A tqdm bar over the epoch's optimizer steps (main process, ``progress`` on)."""
+        cfg = self.config
+        if not (self.info.is_main and cfg.progress):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.steps_per_epoch,
+            initial=self.micro_in_epoch // cfg.accum_steps,
+            desc=f"epoch {self.epoch + 1}/{cfg.recipe.epochs}",
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=1.0,
+            file=sys.stderr,
+        )
+
+    def _micro_batch(self, x: torch.Tensor, y: torch.Tensor, last_micro: bool) -> bool:
+        """Forward and backward one micro-batch (gradients accumulate); returns whether its
+        loss was non-finite (then nothing is accumulated and, with ``nan_policy="skip"``, its
+        BN statistics are undone)."""
+        cfg, info = self.config, self.info
+        x = x.to(info.device, non_blocking=True)
+        y = y.to(info.device, non_blocking=True)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        sync = (
+            contextlib.nullcontext() if last_micro or not info.enabled else self.net.no_sync()  # type: ignore[operator]
+        )
+        saved_buffers = (
+            [b.detach().clone() for b in self.model.buffers()] if cfg.nan_policy == "skip" else None
+        )
+        with sync:
+            with autocast(info.device, self.amp_dtype):
+                logits = self.net(x)
+            loss = self.criterion(logits.float(), y)
+            bad = broadcast_flag(not bool(torch.isfinite(loss)), info)
+            if bad:
+                if cfg.nan_policy == "stop":
+                    raise NonFiniteLossError(self._nonfinite(loss))
+                if saved_buffers is not None:  # undo BN statistics of the bad batch
+                    with torch.no_grad():
+                        for b, old in zip(self.model.buffers(), saved_buffers):
+                            b.copy_(old)
+                return True
+            scaled = loss / cfg.accum_steps
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        n = y.numel()
+        self.partial["loss"] += loss.item() * n
+        self.partial["correct"] += (logits.argmax(1) == y).sum().item()
+        self.partial["seen"] += n
+        return False
+
+    def _stop_requested(self, stop: StopSignals) -> bool:
+        """A signal or any callback asks to stop (agreed across processes)."""
+        want = stop.requested
+        progress = {"epoch": self.epoch, "step": self.step, "micro_in_epoch": self.micro_in_epoch}
+        for cb in self.callbacks:
+            want = bool(cb(progress)) or want
+        return broadcast_flag(want, self.info)
+
     def train_epoch(self, stop: StopSignals) -> bool:
         """Train the rest of the current epoch; returns False when stopped early."""
         cfg, info = self.config, self.info
@@ -425,19 +413,7 @@ class Trainer:
         self.model.train()
         if cfg.freeze_backbone:
             build.freeze_norm_stats(self.model)
-        bar = None
-        if info.is_main and cfg.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=self.steps_per_epoch,
-                initial=self.micro_in_epoch // accum,
-                desc=f"epoch {self.epoch + 1}/{cfg.recipe.epochs}",
-                leave=False,
-                dynamic_ncols=True,
-                mininterval=1.0,
-                file=sys.stderr,
-            )
+        bar = self._progress_bar()
         step_bad = False
         tic = time.perf_counter()
         images_this_call = 0
@@ -445,43 +421,9 @@ class Trainer:
             for x, y in self.train_loader:
                 if self.micro_in_epoch >= n_micro:
                     break
-                x = x.to(info.device, non_blocking=True)
-                y = y.to(info.device, non_blocking=True)
-                if cfg.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
                 last_micro = (self.micro_in_epoch + 1) % accum == 0
-                sync = (
-                    contextlib.nullcontext()
-                    if last_micro or not info.enabled
-                    else self.net.no_sync()  # type: ignore[operator]
-                )
-                saved_buffers = (
-                    [b.detach().clone() for b in self.model.buffers()]
-                    if cfg.nan_policy == "skip"
-                    else None
-                )
-                with sync:
-                    with autocast(info.device, self.amp_dtype):
-                        logits = self.net(x)
-                    loss = self.criterion(logits.float(), y)
-                    bad = broadcast_flag(not bool(torch.isfinite(loss)), info)
-                    if bad:
-                        if cfg.nan_policy == "stop":
-                            raise NonFiniteLossError(self._nonfinite(loss))
-                        step_bad = True
-                        if saved_buffers is not None:  # undo BN statistics of the bad batch
-                            with torch.no_grad():
-                                for b, old in zip(self.model.buffers(), saved_buffers):
-                                    b.copy_(old)
-                    else:
-                        scaled = loss / accum
-                        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-                n = y.numel()
-                if not bad:
-                    self.partial["loss"] += loss.item() * n
-                    self.partial["correct"] += (logits.argmax(1) == y).sum().item()
-                    self.partial["seen"] += n
-                images_this_call += n
+                step_bad = self._micro_batch(x, y, last_micro) or step_bad
+                images_this_call += y.numel()
                 self.micro_in_epoch += 1
                 if not last_micro:
                     continue
@@ -497,21 +439,7 @@ class Trainer:
                         refresh=False,
                     )
                     bar.update(1)
-                want = stop.requested
-                for cb in self.callbacks:
-                    want = (
-                        bool(
-                            cb(
-                                {
-                                    "epoch": self.epoch,
-                                    "step": self.step,
-                                    "micro_in_epoch": self.micro_in_epoch,
-                                }
-                            )
-                        )
-                        or want
-                    )
-                if broadcast_flag(want, info):
+                if self._stop_requested(stop):
                     return False
         finally:
             dt = time.perf_counter() - tic
@@ -660,7 +588,10 @@ class Trainer:
         }
         if info.is_main:
             checkpoint.write_json(self.out / "summary.json", summary)
-            plot_curves(self.history, self.out / "curves.png")
+            from effnet.plots import plot_curves
+
+            title = f"{self.spec.name}, {cfg.recipe.name} recipe"
+            plot_curves(self.history, self.out / "curves.png", title=title)
         return summary
 
     def run(self) -> RunResult:

@@ -8,16 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from effnet.plots import save_figure
-
-
-def _pyplot():  # noqa: ANN202
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from effnet.plots.figure import pyplot, save_figure
 
 
 def plot_search(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
@@ -26,7 +17,7 @@ def plot_search(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) ->
     ok = [r for r in rows if r.get("status") == "ok" and r.get("kind") == "grid"]
     if not ok:
         raise ValueError("no finished grid candidates to plot")
-    plt = _pyplot()
+    plt = pyplot()
     best = max(ok, key=lambda r: r["top1"])
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=110, sharey=True)
     sc = None
@@ -58,7 +49,7 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> 
     ok = [r for r in rows if r.get("status") == "ok" and r.get("kind") != "grid"]
     if not ok:
         raise ValueError("no finished sweep points to plot")
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     for kind in sorted({r["kind"] for r in ok}):
         pts = sorted((r["macs"], r["top1"], r["value"]) for r in ok if r["kind"] == kind)
