@@ -53,22 +53,12 @@ def plot_scaling(
             fontsize=7,
         )
     if official:
-        ax_m.plot(
-            [o[1] for o in official],
-            [o[2] / 1e9 for o in official],
-            "s",
-            mfc="none",
-            color="C3",
-            label="official variants",
-        )
-        ax_p.plot(
-            [o[1] for o in official],
-            [o[3] / 1e6 for o in official],
-            "s",
-            mfc="none",
-            color="C3",
-            label="official variants",
-        )
+        phis_o = [o[1] for o in official]
+        for ax, values in (
+            (ax_m, [o[2] / 1e9 for o in official]),
+            (ax_p, [o[3] / 1e6 for o in official]),
+        ):
+            ax.plot(phis_o, values, "s", mfc="none", color="C3", label="official variants")
         for name, phi, macs, _ in official:
             ax_m.annotate(
                 name.split("_")[-1].upper(),
