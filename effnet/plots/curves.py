@@ -45,6 +45,8 @@ def plot_curves(
     if not records:
         raise ValueError("plot_curves needs at least one record")
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     xkey = next((k for k in ("epoch", "step") if k in records[0]), None)
     xs = _series(records, xkey) if xkey else list(range(1, len(records) + 1))
     keys = sorted({k for r in records for k, v in r.items() if isinstance(v, int | float)})
@@ -64,6 +66,7 @@ def plot_curves(
             ax.plot(xs, _series(records, k), marker=".", label=k)
         ax.set_title(name)
         ax.set_xlabel(xkey or "record")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
