@@ -134,6 +134,36 @@ def test_finetune_frozen_backbone_new_head(trained, tmp_path):
             torch.testing.assert_close(sa[k], v, msg=k)  # frozen: weights and BN stats
 
 
+@pytest.mark.slow
+def test_train_a_compound_scaled_or_saved_spec(trained, tmp_path, capsys):
+    import effnet
+    from effnet.weights import read_metadata
+
+    data, _ = trained
+    args = ["train", "--data", str(data), "--epochs", "1", *COMMON]
+    assert main([*args, "--phi", "-6", "--out", str(tmp_path / "phi")]) == 0
+    spec = effnet.NetworkSpec.from_json(
+        read_metadata(tmp_path / "phi" / "best.safetensors")["spec"]
+    )
+    expected = effnet.compound("efficientnet_b0", -6)
+    assert spec.name == "efficientnet_b0_phi-6" and spec.resolution == 32
+    assert (spec.width, spec.depth) == (expected.width, expected.depth)
+
+    tiny = effnet.compound("efficientnet_b0", -8).replace(name="tiny", resolution=32)
+    (tmp_path / "tiny.json").write_text(tiny.to_json())
+    assert main([*args, "--model", str(tmp_path / "tiny.json"), "--out", str(tmp_path / "t")]) == 0
+    saved = read_metadata(tmp_path / "t" / "best.safetensors")["spec"]
+    assert effnet.NetworkSpec.from_json(saved) == tiny
+    capsys.readouterr()
+
+    (tmp_path / "bad.json").write_text('{"stages": 3}')
+    assert main([*args, "--model", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a network spec" in err and len(err.splitlines()) == 1
+    assert main([*args, "--model", str(tmp_path / "missing.json")]) == 2
+    assert "spec file not found" in capsys.readouterr().err
+
+
 def test_cli_errors_are_one_line(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:  # refused while parsing, as argparse errors are
         main(["train", "--batch-size", "0"])

@@ -30,6 +30,18 @@ def _rate(text: str) -> float:
     return value
 
 
+def _model(name: str | None, phi: float | None) -> Any:
+    """``--model`` / ``--phi`` as a registered name, a spec, or ``None`` (the default)."""
+    from effnet.train import build
+
+    model: Any = name
+    if name is not None and name.endswith(".json"):
+        model = build.read_spec_file(name)
+    if phi is not None:
+        model = build.scaled_spec(model if model is not None else build.DEFAULT_BASE, phi)
+    return model
+
+
 def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:
     """The options shared by ``train`` and ``finetune``."""
     p.add_argument(
@@ -40,10 +52,19 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     p.add_argument(
         "--model",
         default=None,
-        help="registered model name (default: B0 compound-scaled down, phi=-4)"
+        help="registered model name or a spec .json file (NetworkSpec.to_json()); default: "
+        "B0 compound-scaled down, phi=-4"
         if not finetune
         else "model name (required for non-effnet --source)",
     )
+    if not finetune:
+        p.add_argument(
+            "--phi",
+            type=validate.phi,
+            default=None,
+            help="compound-scale --model (default B0) by phi: depth 1.2^phi, width 1.1^phi, "
+            "resolution 1.15^phi (a recipe with a fixed resolution keeps its own)",
+        )
     p.add_argument(
         "--recipe",
         choices=("paper", "small"),
@@ -164,7 +185,7 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
     return TrainConfig(
         data=args.data,
         out=args.out,
-        model=args.model,
+        model=args.model if finetune else _model(args.model, args.phi),
         recipe=recipe,
         lr=args.lr,
         seed=args.seed,

@@ -22,12 +22,31 @@ DEFAULT_BASE = "efficientnet_b0"
 DEFAULT_PHI = -4.0
 
 
-def default_spec(resolution: int) -> NetworkSpec:
-    """EfficientNet-B0 scaled down by φ = ``DEFAULT_PHI``, at ``resolution``."""
+def scaled_spec(base: str | NetworkSpec, phi: float) -> NetworkSpec:
+    """``compound(base, φ)`` (paper eq. 3: depth 1.2^φ, width 1.1^φ, resolution 1.15^φ),
+    named ``<base>_phi<φ>``."""
     import effnet
 
-    spec = effnet.compound(DEFAULT_BASE, DEFAULT_PHI)
-    return spec.replace(name=f"{DEFAULT_BASE}_phi{DEFAULT_PHI:g}", resolution=resolution)
+    spec = effnet.compound(base, phi)
+    return spec.replace(name=f"{spec.name}_phi{phi:g}")
+
+
+def default_spec(resolution: int) -> NetworkSpec:
+    """EfficientNet-B0 scaled down by φ = ``DEFAULT_PHI``, at ``resolution``."""
+    return scaled_spec(DEFAULT_BASE, DEFAULT_PHI).replace(resolution=resolution)
+
+
+def read_spec_file(path: str | os.PathLike[str]) -> NetworkSpec:
+    """A :class:`NetworkSpec` saved with ``spec.to_json()``; a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"spec file not found: {path}")
+    try:
+        return NetworkSpec.from_json(path.read_text())
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(
+            f"{path} is not a network spec (write one with NetworkSpec.to_json()): {exc}"
+        ) from None
 
 
 def resolve_spec(model: object, resolution: int | None) -> NetworkSpec:
