@@ -115,3 +115,17 @@ def test_linear_classifier_on_raw_pixels_fails(demo_cache):
     print(f"linear on raw pixels: train {train_acc:.3f}, val {val_acc:.3f}")
     assert train_acc > 0.4  # the optimiser works: it memorises ...
     assert val_acc < 0.3  # ... but a linear model cannot learn the classes (chance 0.1)
+
+
+@pytest.mark.parametrize("name", ["star", "grid"])
+def test_render_other_sizes_for_figures(name):
+    import numpy as np
+
+    from effnet.data import demo
+
+    square = demo.render(name, np.random.default_rng(3))
+    same = demo.render(name, np.random.default_rng(3), (demo.SIZE, demo.SIZE))
+    assert square.shape == (demo.SIZE, demo.SIZE, 3) and (square == same).all()
+    wide = demo.render(name, np.random.default_rng(3), (150, 96))
+    assert wide.shape == (96, 150, 3) and wide.dtype == np.uint8
+    assert wide.std() > 10  # an object and noise, not a flat fill

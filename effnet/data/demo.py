@@ -75,27 +75,27 @@ def _polygon(name: str) -> list[np.ndarray]:
     raise ValueError(name)
 
 
-def _shape_mask(name: str, rng: np.random.Generator) -> np.ndarray:
+def _shape_mask(name: str, rng: np.random.Generator, w: int = SIZE, h: int = SIZE) -> np.ndarray:
     """Anti-aliased 0..1 coverage of one randomly placed, scaled, stretched, rotated shape."""
     r = rng.uniform(10, 22)
-    cx, cy = rng.uniform(r * 0.8, SIZE - r * 0.8, 2)
+    cx, cy = rng.uniform(r * 0.8, np.array([w, h]) - r * 0.8)
     theta = rng.uniform(0, 2 * np.pi)
     stretch = np.array([rng.uniform(0.8, 1.2), 1.0])
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    canvas = Image.new("L", (SIZE * _SUPER, SIZE * _SUPER), 0)
+    canvas = Image.new("L", (w * _SUPER, h * _SUPER), 0)
     draw = ImageDraw.Draw(canvas)
     for k, outline in enumerate(_polygon(name)):
         pts = (outline * stretch * r) @ rot.T + (cx, cy)
         draw.polygon([tuple(p) for p in pts * _SUPER], fill=255 if k == 0 else 0)
-    small = canvas.resize((SIZE, SIZE), Image.Resampling.BOX)
+    small = canvas.resize((w, h), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
-def _texture_mask(name: str, rng: np.random.Generator) -> np.ndarray:
+def _texture_mask(name: str, rng: np.random.Generator, w: int = SIZE, h: int = SIZE) -> np.ndarray:
     """A rotated periodic pattern inside a randomly placed disk."""
-    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
     r = rng.uniform(15, 26)
-    cx, cy = rng.uniform(r * 0.7, SIZE - r * 0.7, 2)
+    cx, cy = rng.uniform(r * 0.7, np.array([w, h]) - r * 0.7)
     theta = rng.uniform(0, np.pi)
     period = rng.uniform(5.0, 9.0)
     u = (x - cx) * np.cos(theta) + (y - cy) * np.sin(theta) + rng.uniform(0, period)
@@ -122,11 +122,14 @@ def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             return fg, bg
 
 
-def render(name: str, rng: np.random.Generator) -> np.ndarray:
-    """One SIZE x SIZE x 3 uint8 image of class ``name``."""
-    mask = _texture_mask(name, rng) if name in TEXTURES else _shape_mask(name, rng)
+def render(name: str, rng: np.random.Generator, size: tuple[int, int] = (SIZE, SIZE)) -> np.ndarray:
+    """One ``H x W x 3`` uint8 image of class ``name`` (``size = (W, H)``, default the
+    dataset's SIZE x SIZE; other sizes give scenes of the same kind, e.g. for CAM figures)."""
+    w, h = size
+    mask = _texture_mask(name, rng, w, h) if name in TEXTURES else _shape_mask(name, rng, w, h)
     fg, bg = _colours(rng)
-    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / SIZE - 0.5
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    y, x = y / h - 0.5, x / w - 0.5
     gx, gy = rng.normal(0, 40, 2)  # a shading gradient across the background
     background = bg + (gx * x + gy * y)[..., None]
     img = background * (1 - mask[..., None]) + fg * mask[..., None]
