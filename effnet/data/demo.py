@@ -76,8 +76,9 @@ def _polygon(name: str) -> list[np.ndarray]:
 
 
 def _shape_mask(name: str, rng: np.random.Generator, w: int = SIZE, h: int = SIZE) -> np.ndarray:
-    """Anti-aliased 0..1 coverage of one randomly placed, scaled, stretched, rotated shape."""
-    r = rng.uniform(10, 22)
+    """Anti-aliased 0..1 coverage of one randomly placed, scaled, stretched, rotated shape
+    (sizes relative to a SIZE-px image: a larger canvas gets a proportionally larger shape)."""
+    r = rng.uniform(10, 22) * min(w, h) / SIZE
     cx, cy = rng.uniform(r * 0.8, np.array([w, h]) - r * 0.8)
     theta = rng.uniform(0, 2 * np.pi)
     stretch = np.array([rng.uniform(0.8, 1.2), 1.0])
@@ -92,12 +93,13 @@ def _shape_mask(name: str, rng: np.random.Generator, w: int = SIZE, h: int = SIZ
 
 
 def _texture_mask(name: str, rng: np.random.Generator, w: int = SIZE, h: int = SIZE) -> np.ndarray:
-    """A rotated periodic pattern inside a randomly placed disk."""
+    """A rotated periodic pattern inside a randomly placed disk (sizes relative to SIZE px)."""
+    k = min(w, h) / SIZE
     y, x = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
-    r = rng.uniform(15, 26)
+    r = rng.uniform(15, 26) * k
     cx, cy = rng.uniform(r * 0.7, np.array([w, h]) - r * 0.7)
     theta = rng.uniform(0, np.pi)
-    period = rng.uniform(5.0, 9.0)
+    period = rng.uniform(5.0, 9.0) * k
     u = (x - cx) * np.cos(theta) + (y - cy) * np.sin(theta) + rng.uniform(0, period)
     v = -(x - cx) * np.sin(theta) + (y - cy) * np.cos(theta) + rng.uniform(0, period)
     fu, fv = (u / period) % 1.0, (v / period) % 1.0

@@ -481,7 +481,7 @@ class Trainer:
         loss_sum, correct, seen = all_reduce_sum(
             [self.partial["loss"], self.partial["correct"], self.partial["seen"]], info
         )
-        eval_model = self.ema.module if self.ema is not None else self.model
+        eval_model = self._eval_model()
         if self.ema is not None and cfg.recipe.ema_bn_batches:
             recalibrate_bn(
                 eval_model,
