@@ -51,14 +51,17 @@ def run(args: argparse.Namespace) -> int:
     from effnet.train.distributed import DistInfo
     from effnet.train.evaluate import evaluate
     from effnet.train.loaders import eval_loader
-    from effnet.train.predict import eval_dataset, load_model, stored_eval_settings
+    from effnet.train.predict import eval_dataset, load_for_eval
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    model, classes = load_model(args.weights, model=args.model, source=args.source)
-    stored_res, stored_crop = stored_eval_settings(args.weights)
-    res = args.resolution or stored_res or model.spec.resolution
-    crop = args.eval_crop or stored_crop
+    model, classes, res, crop = load_for_eval(
+        args.weights,
+        model=args.model,
+        source=args.source,
+        resolution=args.resolution,
+        crop=args.eval_crop,
+    )
     dataset, skipped = eval_dataset(args.data, res, classes, crop=crop, strict=args.strict)
     cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")

@@ -39,20 +39,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.train.predict import load_model, predict_images, stored_eval_settings
+    from effnet.train.predict import load_for_eval, predict_images
 
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")
-    model, classes = load_model(args.weights, model=args.model, source=args.source)
-    stored_res, stored_crop = stored_eval_settings(args.weights)
-    results = predict_images(
-        model,
-        args.images,
-        classes,
-        topk=args.topk,
-        resolution=args.resolution or stored_res,
-        crop=args.eval_crop or stored_crop,
+    model, classes, res, crop = load_for_eval(
+        args.weights,
+        model=args.model,
+        source=args.source,
+        resolution=args.resolution,
+        crop=args.eval_crop,
     )
+    results = predict_images(model, args.images, classes, topk=args.topk, resolution=res, crop=crop)
     if args.json:
         print(json.dumps(results))
         return 0

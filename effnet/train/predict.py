@@ -73,6 +73,23 @@ def load_model(
     return net, classes
 
 
+def load_for_eval(
+    weights: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    source: str = "effnet",
+    resolution: int | None = None,
+    crop: float | None = None,
+) -> tuple[nn.Module, list[str], int, float | None]:
+    """:func:`load_model` plus the eval geometry: ``(model, classes, resolution, crop)``, where
+    the given ``resolution`` / ``crop`` win over those stored with the weights, and the
+    resolution falls back to the model's own."""
+    net, classes = load_model(weights, model=model, source=source)
+    stored_res, stored_crop = stored_eval_settings(weights)
+    res = resolution or stored_res or int(net.spec.resolution)  # type: ignore[union-attr]
+    return net, classes, res, crop or stored_crop
+
+
 def _load(path: Path) -> nn.Module:
     from effnet.weights import load_weights
 
