@@ -22,11 +22,8 @@ square the map is 0 (the model never saw those pixels).
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -292,47 +289,3 @@ def image_cams(
             )
         )
     return out
-
-
-def _as_names(value: object) -> list[str] | None:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            value = [v.strip() for v in value.splitlines() if v.strip()]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return list(value)
-    return None
-
-
-def read_class_names(weights: str | os.PathLike[str]) -> list[str] | None:
-    """Class names for an effnet weights file, or ``None`` if none are recorded.
-
-    Looked up, in order: the file's metadata (``class_names`` or ``classes``, a JSON list),
-    then beside it ``classes.json`` / ``class_names.json`` (a JSON list), ``classes.txt``
-    (one name a line), and ``summary.json`` (``class_names`` or ``classes``).
-    """
-    from effnet.weights import read_metadata
-
-    path = Path(weights)
-    meta = read_metadata(path)
-    for key in ("class_names", "classes"):
-        if key in meta and (names := _as_names(meta[key])):
-            return names
-    for sidecar in ("classes.json", "class_names.json", "classes.txt", "summary.json"):
-        file = path.parent / sidecar
-        if not file.is_file():
-            continue
-        text = file.read_text()
-        if sidecar == "classes.txt":
-            value: object = text
-        else:
-            try:
-                value = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                value = value.get("class_names", value.get("classes"))
-        if names := _as_names(value):
-            return names
-    return None

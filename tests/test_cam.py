@@ -20,8 +20,8 @@ from effnet.cam import (
     feature_geometry,
     feature_maps,
     image_cams,
-    read_class_names,
 )
+from effnet.class_names import read_class_names
 from effnet.cli import main
 from effnet.data.transforms import CenterCropFraction, eval_transform
 from effnet.model import Network
@@ -227,6 +227,11 @@ def test_read_class_names(tmp_path: Path) -> None:
     assert read_class_names(tmp_path / "b.safetensors") is None
     (tmp_path / "classes.json").write_text(json.dumps(["x", "y"]))
     assert read_class_names(tmp_path / "b.safetensors") == ["x", "y"]
+    other = tmp_path / "other"  # a torchvision .pth: names from classes.txt beside it
+    other.mkdir()
+    (other / "classes.txt").write_text("cat\ndog\n")
+    (other / "classes.json").write_text("{not json")  # passed over
+    assert read_class_names(other / "tv.pth") == ["cat", "dog"]
 
 
 def test_cli_cam_side_by_side(trained: Network, tmp_path: Path, capsys) -> None:

@@ -78,7 +78,8 @@ def _target(value: str | None, names: list[str] | None, num_classes: int) -> int
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from effnet.cam import image_cams, read_class_names
+    from effnet.cam import image_cams
+    from effnet.class_names import read_class_names
     from effnet.cli import UserError
     from effnet.data.image import load_image
     from effnet.plots import CamColumn, plot_cam_grid

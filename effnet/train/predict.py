@@ -3,7 +3,6 @@ build an evaluation dataset from a folder, and rank classes for images."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,28 +10,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-
-
-def load_classes(weights: str | os.PathLike[str]) -> list[str] | None:
-    """Class names stored with ``weights``: the ``classes`` metadata of an effnet safetensors
-    file, else ``classes.json`` beside it; ``None`` if neither exists."""
-    path = Path(weights)
-    if path.suffix == ".safetensors":
-        try:
-            from effnet.weights import read_metadata
-
-            meta = read_metadata(path)
-            if "classes" in meta:
-                return list(json.loads(meta["classes"]))
-        except ValueError:
-            pass
-    side = path.with_name("classes.json")
-    if side.is_file():
-        names = json.loads(side.read_text())
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"{side} must hold a JSON list of class names")
-        return names
-    return None
 
 
 def stored_eval_settings(weights: str | os.PathLike[str]) -> tuple[int | None, float | None]:
@@ -53,6 +30,7 @@ def load_model(
 ) -> tuple[nn.Module, list[str]]:
     """The model and class names for ``weights`` (eval mode). Classes default to ``"0".."n-1"``."""
     import effnet
+    from effnet.class_names import read_class_names
 
     path = Path(weights)
     if not path.is_file():
@@ -64,7 +42,7 @@ def load_model(
             raise ValueError(f"--model is required for {source} weights ({path})")
         net = effnet.load_pretrained(model, path, source=source)  # type: ignore[arg-type]
     net.eval()
-    classes = load_classes(path) or [str(i) for i in range(net.num_classes)]  # type: ignore[arg-type]
+    classes = read_class_names(path) or [str(i) for i in range(net.num_classes)]  # type: ignore[arg-type]
     if len(classes) != net.num_classes:
         raise ValueError(
             f"{len(classes)} class names stored with {path}, but the model has "
