@@ -118,7 +118,7 @@ def inference_fns(
 ) -> tuple[dict[str, Callable[[], Any]], dict[str, int]]:
     """Callables running one batch through each implementation, and MACs per image."""
     from effnet import optimize_for_inference
-    from effnet.profile import count_macs
+    from effnet.analysis.profile import count_macs
 
     dev, fns, macs = args.device, {}, {}
     x = torch.randn(batch, 3, res, res, device=dev)
@@ -164,10 +164,10 @@ def inference_fns(
 def onnx_runner(
     model: nn.Module, name: str, res: int, x: torch.Tensor, threads: int, tmp: Path
 ) -> Callable[[], Any]:
-    """effnet exported by ``effnet.export`` (as ``effnet export --format onnx``), run by ORT."""
+    """effnet exported by ``effnet export --format onnx``, run by ONNX Runtime."""
     import onnxruntime as ort
 
-    from effnet.export import export_model
+    from effnet.deploy.export import export_model
 
     path = tmp / f"{name}_{res}.onnx"
     if not path.exists():
@@ -297,7 +297,7 @@ def run_training(
 
 
 def training_rows(args: argparse.Namespace, threads: int, peak: float) -> list[Row]:
-    from effnet.profile import count_macs
+    from effnet.analysis.profile import count_macs
 
     results = run_training(args, threads, args.train_rounds, 2, {})
     macs = 3 * count_macs(build("effnet", "efficientnet_b0"), 224) * args.batch  # fwd + 2x bwd

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import effnet
-from effnet.spec import NetworkSpec, StageSpec
+from effnet.models.spec import NetworkSpec, StageSpec
 
 runs = Path(sys.argv[1])
 base = NetworkSpec(

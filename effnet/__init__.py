@@ -2,16 +2,26 @@
 
 Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
 ICML 2019 (arXiv 1905.11946).
+
+The package is laid out by layer, each importing only those below it (checked by
+``lint-imports``): ``models`` (the network) -> ``analysis`` / ``deploy`` -> ``train`` ->
+``scaling`` (the method) -> ``cli``; ``data`` sits beside ``models``. This module is the facade:
+the names most users need.
 """
 
-from effnet.budget import fit_budget
-from effnet.inference import optimize_for_inference
-from effnet.model import FeatureNetwork, Network
-from effnet.profile import count_macs, count_params, measure_latency
-from effnet.registry import create_model, get_spec, list_models
-from effnet.scaling import VARIANTS, compound, round_filters, round_repeats, scale
-from effnet.spec import NetworkSpec, StageSpec
-from effnet.weights import WeightsMismatchError, load_pretrained, save_weights
+from effnet import compat
+from effnet.analysis.profile import count_macs, count_params, measure_latency
+from effnet.deploy.inference import optimize_for_inference
+from effnet.models.compound import compound, scale
+from effnet.models.convert import load_pretrained
+from effnet.models.create import create_model
+from effnet.models.network import FeatureNetwork, Network
+from effnet.models.registry import get_spec, list_models
+from effnet.models.rounding import round_filters, round_repeats
+from effnet.models.spec import NetworkSpec, StageSpec
+from effnet.models.variants import VARIANTS
+from effnet.models.weights import WeightsMismatchError, save_weights
+from effnet.scaling.budget import fit_budget
 
 __version__ = "0.1.0"
 
@@ -37,3 +47,15 @@ __all__ = [
     "save_weights",
     "scale",
 ]
+
+compat.install()
+
+
+def __getattr__(name: str) -> object:
+    """``effnet.optim``, ``effnet.weights`` ...: the module paths of 0.1 (see
+    :mod:`effnet.compat`)."""
+    if compat.new_homes(f"effnet.{name}") is not None:
+        import importlib
+
+        return importlib.import_module(f"effnet.{name}")
+    raise AttributeError(f"module 'effnet' has no attribute {name!r}")

@@ -7,9 +7,10 @@ import torch
 from torch import nn
 
 import effnet
-from effnet import budget
-from effnet.budget import fit_budget, peak_memory_bytes, solve_budget
-from effnet.scaling_law import spec_cost
+from effnet.analysis.memory import peak_memory_bytes
+from effnet.scaling import budget
+from effnet.scaling.budget import fit_budget, solve_budget
+from effnet.scaling.law import spec_cost
 
 
 def test_max_macs_is_met_and_tight() -> None:
@@ -55,12 +56,12 @@ def test_max_memory_mb() -> None:
 
 def test_max_latency_ms(monkeypatch: pytest.MonkeyPatch) -> None:
     # deterministic stand-in: 1 ms per 10M MACs (the solver's logic, not this machine's noise)
-    import effnet.profile as profile
+    import effnet.scaling.budget as budget
 
     def fake_latency(model: nn.Module, resolution: int, **_: object) -> float:
         return effnet.count_macs(model, resolution) / 10e6
 
-    monkeypatch.setattr(profile, "measure_latency", fake_latency)
+    monkeypatch.setattr(budget, "measure_latency", fake_latency)
     m = solve_budget("mobilenet_v1", max_latency_ms=20).measurement
     assert m.latency_ms <= 20 and m.macs <= 200e6 and m.macs > 100e6
 

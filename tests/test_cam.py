@@ -14,20 +14,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from effnet.cam import (
+from effnet.analysis.cam import (
     align_to_image,
     crop_box,
     feature_geometry,
     feature_maps,
     image_cams,
 )
-from effnet.class_names import read_class_names
+from effnet.analysis.plots import DPI, cam_grid_figsize
 from effnet.cli import main
 from effnet.data.transforms import CenterCropFraction, eval_transform
-from effnet.model import Network
-from effnet.plots import DPI, cam_grid_figsize
-from effnet.spec import NetworkSpec, StageSpec
-from effnet.weights import save_weights
+from effnet.models.class_names import read_class_names
+from effnet.models.network import Network
+from effnet.models.spec import NetworkSpec, StageSpec
+from effnet.models.weights import save_weights
 
 RES = 64
 CLASSES = ["empty", "disk"]

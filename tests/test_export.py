@@ -8,7 +8,7 @@ import torch
 from conftest import randomize_batchnorm
 
 import effnet
-from effnet.export import export_model
+from effnet.deploy.export import export_model
 
 
 @pytest.mark.parametrize("padding", ["symmetric", "same"])

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import effnet
-from effnet.inference import fold_batchnorm, optimize_for_inference
+from effnet.deploy.inference import fold_batchnorm, optimize_for_inference
 
 
 @pytest.fixture(autouse=True, scope="module")

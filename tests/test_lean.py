@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import effnet
-from effnet.lean import CheckpointSequential, make_memory_efficient
+from effnet.models.lean import CheckpointSequential, make_memory_efficient
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import effnet
-from effnet.layers import DropPath, same_padding
+from effnet.models.layers import DropPath, same_padding
 
 # facts §6: exact parameter counts with 1000 classes (torchvision / official code)
 PARAMS = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-import effnet.optim
+import effnet.train.optim
 from effnet.train.optim import RMSpropTF, build_optimizer, param_groups
 
 
@@ -57,7 +57,7 @@ def test_differs_from_torch_rmsprop():
 
 
 def test_public_import_and_state_dict_roundtrip():
-    assert effnet.optim.RMSpropTF is RMSpropTF
+    assert effnet.train.RMSpropTF is RMSpropTF
     p = torch.nn.Parameter(torch.ones(3))
     opt = RMSpropTF([p], lr=0.1)
     p.grad = torch.ones(3)

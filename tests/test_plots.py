@@ -9,9 +9,7 @@ import pytest
 from PIL import Image
 
 from effnet import count_macs, count_params
-from effnet.cli import main
-from effnet.model import Network
-from effnet.plots import (
+from effnet.analysis.plots import (
     DPI,
     load_accuracy_point,
     plot_accuracy,
@@ -19,8 +17,10 @@ from effnet.plots import (
     plot_profile,
     read_metrics,
 )
-from effnet.scaling import compound
-from effnet.weights import load_weights, save_weights
+from effnet.cli import main
+from effnet.models.compound import compound
+from effnet.models.network import Network
+from effnet.models.weights import load_weights, save_weights
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -118,7 +118,7 @@ def test_plot_curves(tmp_path: Path) -> None:
 
 
 def test_scaling_law_rows_and_cli(tmp_path: Path) -> None:
-    from effnet.scaling_law import family
+    from effnet.scaling.law import family
 
     rows = family("efficientnet_b0", [0, 3])
     assert [r.resolution for r in rows] == [224, 341]

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effnet
-from effnet.plan import plan_network
-from effnet.plots import plot_scaling
-from effnet.scaling_law import family, format_table, official_variants
+from effnet.analysis.plots import plot_scaling
+from effnet.models.plan import plan_network
+from effnet.scaling.law import family, format_table, official_variants
 
 
 def test_two_to_the_phi_law_for_b0(tmp_path) -> None:

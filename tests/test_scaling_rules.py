@@ -3,8 +3,8 @@
 import pytest
 
 import effnet
-from effnet.plan import plan_network
-from effnet.scaling import round_filters, round_repeats
+from effnet.models.plan import plan_network
+from effnet.models.rounding import round_filters, round_repeats
 
 # facts §5: stem, stage outputs, repeats per stage, head
 TABLE = {

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 
 import effnet
-from effnet.scaling_law import spec_cost
+from effnet.scaling.law import spec_cost
 
 TOL = 0.06
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from effnet import search
-from effnet.plots import plot_search, plot_sweep
+from effnet.analysis.plots import plot_search, plot_sweep
+from effnet.scaling import search
 
 SETTINGS = search.SearchSettings(
     base="efficientnet_b0",
@@ -152,7 +152,7 @@ def test_search_killed_with_sigkill_resumes(tmp_path: Path) -> None:
     (tmp_path / "slowmod.py").write_text(SLOW_EVALUATOR)
     out = tmp_path / "run"
     code = textwrap.dedent(f"""
-        from effnet import search
+        from effnet.scaling import search
         from slowmod import slow
         settings = search.SearchSettings(base="efficientnet_b0", base_phi=-4.0, resolution=64,
                                          data="demo", epochs=1, seed=0, macs_tolerance=None)

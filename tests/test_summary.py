@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from effnet import compound, count_macs, count_params, create_model
+from effnet.analysis.summary import summarize
 from effnet.cli import main
-from effnet.summary import summarize
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import time
 import pytest
 import torch
 
-from effnet.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from effnet.files import atomic_write
+from effnet.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _state(value: float) -> dict:

@@ -66,7 +66,7 @@ def test_outputs_and_weights_load(folder, tmp_path):
         assert key in summary
     assert summary["val_images"] == 18 and summary["epochs"] == 2
     assert summary["eval_crop"] == SMALL.eval_crop == 1.0
-    from effnet.weights import load_weights, read_metadata
+    from effnet.models.weights import load_weights, read_metadata
 
     model = load_weights(out / "best.safetensors")
     assert model.num_classes == 3
@@ -79,13 +79,13 @@ def test_paper_eval_crop_is_stored_when_the_recipe_has_none(folder, tmp_path):
     cfg = _config(folder, tmp_path / "run", epochs=1)
     cfg.recipe = dataclasses.replace(cfg.recipe, eval_crop=None)
     out = train(cfg).out
-    from effnet.weights import read_metadata
+    from effnet.models.weights import read_metadata
 
     assert float(read_metadata(out / "best.safetensors")["eval_crop"]) == 32 / 64
 
 
 def test_ema_bn_recalibration_changes_statistics_not_weights(folder, tmp_path):
-    from effnet.weights import load_weights
+    from effnet.models.weights import load_weights
 
     best = {}
     for batches in (0, 2):

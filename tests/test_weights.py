@@ -12,7 +12,7 @@ import torchvision
 from conftest import randomize_batchnorm
 
 import effnet
-from effnet.weights import WeightsMismatchError, read_metadata
+from effnet.models.weights import WeightsMismatchError, read_metadata
 
 REFERENCES = {
     # (source, our name): builds the reference model

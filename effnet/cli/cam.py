@@ -78,13 +78,11 @@ def _target(value: str | None, names: list[str] | None, num_classes: int) -> int
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from effnet.cam import image_cams
-    from effnet.class_names import read_class_names
+    from effnet.analysis.cam import image_cams
+    from effnet.analysis.plots import CamColumn, plot_cam_grid
     from effnet.cli import UserError
     from effnet.data.image import load_image
-    from effnet.plots import CamColumn, plot_cam_grid
-    from effnet.train.predict import stored_eval_settings
-    from effnet.weights import load_weights
+    from effnet.models.loading import load_for_eval
 
     if args.label and len(args.label) != len(args.weights):
         raise UserError(f"got {len(args.label)} --label for {len(args.weights)} --weights")
@@ -99,11 +97,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot read image: {exc}") from None
     columns = []
     for k, weights in enumerate(args.weights):
-        model = load_weights(weights, name=args.model).eval()
-        names = read_class_names(weights)
+        model, names, res, crop = load_for_eval(
+            weights, model=args.model, resolution=args.resolution, crop=args.eval_crop
+        )
         target = _target(args.target, names, model.num_classes)
-        res = args.resolution or model.spec.resolution
-        crop = args.eval_crop or stored_eval_settings(weights)[1]
         cams = image_cams(
             model, images, method=args.method, target=target, resolution=res, crop=crop
         )

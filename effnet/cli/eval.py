@@ -6,6 +6,7 @@ import argparse
 import json
 
 from effnet.cli import validate
+from effnet.types import AmpMode, DeviceName, Source, choices
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights", required=True, help="best.safetensors or another weights file")
     p.add_argument("--model", default=None, help="model name (optional for effnet weights)")
-    p.add_argument(
-        "--source", choices=("effnet", "torchvision", "timm", "timm_tf"), default="effnet"
-    )
+    p.add_argument("--source", choices=choices(Source), default="effnet")
     p.add_argument("--data", required=True, help="DIR with class folders, DIR/val, or 'demo'")
     p.add_argument(
         "--resolution",
@@ -37,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=validate.positive_int, default=64)
     p.add_argument("--workers", type=validate.nonnegative_int, default=1)
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    p.add_argument("--amp", nargs="?", const="bf16", choices=("bf16", "fp16"), default=None)
+    p.add_argument("--device", choices=choices(DeviceName), default=None)
+    p.add_argument("--amp", nargs="?", const="bf16", choices=choices(AmpMode), default=None)
     p.add_argument("--per-class", action="store_true", help="also accuracy per class")
     p.add_argument("--strict", action="store_true", help="unreadable images are an error")
     p.add_argument("--json", action="store_true", help='print {"top1": .., "top5": .., "n": ..}')
@@ -46,12 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
-    from effnet.train.distributed import DistInfo
-    from effnet.train.evaluate import evaluate
+    from effnet.data.eval_set import eval_dataset
+    from effnet.models.loading import load_for_eval
+    from effnet.train.distributed import DistInfo, pick_device
+    from effnet.train.evaluate import amp_dtype, evaluate
     from effnet.train.loaders import eval_loader
-    from effnet.train.predict import eval_dataset, load_for_eval
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -63,11 +62,10 @@ def run(args: argparse.Namespace) -> int:
         crop=args.eval_crop,
     )
     dataset, skipped = eval_dataset(args.data, res, classes, crop=crop, strict=args.strict)
-    cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
-    device = torch.device("cuda" if cuda else "cpu")
+    device = pick_device(args.device)
     info = DistInfo(device=device)
     model.to(device)
-    amp = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[args.amp]
+    amp = amp_dtype(args.amp, device)
     loader = eval_loader(dataset, batch_size=args.batch_size, info=info, workers=args.workers)
     result = evaluate(
         model,

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from effnet import create_model
-    from effnet.export import example_input, export_model
+    from effnet.deploy.export import example_input, export_model
 
     if args.resolution is not None and args.resolution < 8:
         raise ValueError(f"--resolution must be at least 8, got {args.resolution}")

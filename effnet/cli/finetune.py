@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from effnet.cli.train import add_train_args, config_from_args
+from effnet.types import Source, choices
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--source",
-        choices=("effnet", "torchvision", "timm", "timm_tf"),
+        choices=choices(Source),
         default="effnet",
         help="layout of the weights (default effnet)",
     )

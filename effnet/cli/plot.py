@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from effnet import plots
+    from effnet.analysis import plots
 
     if args.chart == "accuracy":
         points = [plots.load_accuracy_point(r) for r in args.runs]
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         name = run.name if run.is_dir() else run.parent.name or run.stem
         out = plots.plot_curves(records, args.out, title=f"training curves: {name}")
     else:
-        from effnet.scaling_law import family, official_variants
+        from effnet.scaling.law import family, official_variants
 
         phis = args.phis
         rows = family(args.base, phis, alpha=args.alpha, beta=args.beta, gamma=args.gamma)

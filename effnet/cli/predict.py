@@ -6,6 +6,7 @@ import argparse
 import json
 
 from effnet.cli import validate
+from effnet.types import Source, choices
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--weights", required=True)
     p.add_argument("--model", default=None, help="model name (optional for effnet weights)")
-    p.add_argument(
-        "--source", choices=("effnet", "torchvision", "timm", "timm_tf"), default="effnet"
-    )
+    p.add_argument("--source", choices=choices(Source), default="effnet")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument(
         "--resolution",
@@ -39,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.train.predict import load_for_eval, predict_images
+    from effnet.deploy.predict import predict_images
+    from effnet.models.loading import load_for_eval
 
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         import sys
 
-        from effnet.plots import plot_profile
+        from effnet.analysis.plots import plot_profile
 
         print(f"wrote {plot_profile(rows, args.plot)}", file=sys.stderr)
     return 0

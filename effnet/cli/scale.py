@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--alpha, --beta and --gamma must be >= 1 (paper §3.3)")
     coeffs = {"alpha": args.alpha, "beta": args.beta, "gamma": args.gamma}
     if budget:
-        from effnet.budget import solve_budget
+        from effnet.scaling.budget import solve_budget
 
         if args.plot:
             raise UserError("--plot goes with --phis")
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  memory     {m['memory_mb']:.1f} MiB (params + peak activations)")
         return 0
 
-    from effnet.plots import plot_scaling
-    from effnet.scaling_law import family, format_table, official_variants
+    from effnet.analysis.plots import plot_scaling
+    from effnet.scaling.law import family, format_table, official_variants
 
     rows = family(args.base, args.phis if args.phis is not None else [0, 1, 2, 3], **coeffs)
     if args.json:

@@ -138,9 +138,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from effnet import search
+    from effnet.analysis.plots import plot_search, plot_sweep
     from effnet.cli import UserError
-    from effnet.plots import plot_search, plot_sweep
+    from effnet.scaling import search
 
     if args.merge:
         ranked = search.merge(args.merge, args.out)

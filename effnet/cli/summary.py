@@ -32,11 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    import torch
-
-    from effnet.model import Network
-    from effnet.scaling import compound, scale
-    from effnet.summary import summarize
+    from effnet.analysis.summary import summarize
+    from effnet.models.compound import compound, scale
 
     if args.resolution is not None and args.resolution < 8:
         raise ValueError(f"--resolution must be at least 8, got {args.resolution}")
@@ -45,9 +42,7 @@ def run(args: argparse.Namespace) -> int:
     spec = scale(args.name, width=args.width, depth=args.depth)
     if args.phi is not None:
         spec = compound(spec, args.phi)
-    with torch.device("meta"):  # nothing is allocated or computed: any size is instant
-        model = Network(spec, num_classes=args.num_classes)
-    table = summarize(model, args.resolution)
+    table = summarize(spec, args.resolution, num_classes=args.num_classes)
     if args.json:
         print(json.dumps(table.to_dict(), indent=2))
         return 0

@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from effnet.cli import validate
+from effnet.types import AmpMode, AugmentName, DeviceName, NanPolicy, OptimizerName, Source, choices
 
 
 def _crop_scale(text: str) -> tuple[float, float]:
@@ -85,7 +86,7 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         default=None,
         help="absolute learning rate (default: the recipe's per-256 LR x batch/256)",
     )
-    g.add_argument("--optimizer", choices=("rmsprop_tf", "adamw", "sgd"), default=None)
+    g.add_argument("--optimizer", choices=choices(OptimizerName), default=None)
     g.add_argument("--weight-decay", type=validate.nonnegative_float, default=None)
     g.add_argument("--warmup-epochs", type=validate.nonnegative_float, default=None)
     g.add_argument("--label-smoothing", type=_rate, default=None)
@@ -96,7 +97,7 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         default=None,
         help="recompute the EMA's BN statistics from N train batches before each evaluation",
     )
-    g.add_argument("--augment", choices=("autoaugment", "randaugment", "none"), default=None)
+    g.add_argument("--augment", choices=choices(AugmentName), default=None)
     g.add_argument("--crop-scale", type=_crop_scale, default=None, metavar="LO,HI")
     g.add_argument("--resolution", type=validate.resolution, default=None)
     g.add_argument(
@@ -122,12 +123,12 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         help="DataLoader worker processes (default: 4 on GPU; on CPU 0 up to 2 cores, else "
         "a quarter of the cores, at most 4)",
     )
-    r.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    r.add_argument("--device", choices=choices(DeviceName), default=None)
     r.add_argument(
         "--amp",
         nargs="?",
         const="bf16",
-        choices=("bf16", "fp16"),
+        choices=choices(AmpMode),
         default=None,
         help="mixed precision (bf16 by default; fp16 on CUDA only)",
     )
@@ -147,7 +148,7 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         default=0.1,
         help="fraction (<1) or count of train images held out (default 0.1)",
     )
-    r.add_argument("--nan-policy", choices=("stop", "skip"), default="stop")
+    r.add_argument("--nan-policy", choices=choices(NanPolicy), default="stop")
     r.add_argument("--strict", action="store_true", help="unreadable images are an error")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -227,7 +228,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--source",
-        choices=("effnet", "torchvision", "timm", "timm_tf"),
+        choices=choices(Source),
         default="effnet",
         help="layout of --init-from weights",
     )

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from effnet.spec import NetworkSpec
+from effnet.models.compound import compound
+from effnet.models.create import create_model
+from effnet.models.layers import batch_norms
+from effnet.models.loading import load_model
+from effnet.models.network import Network
+from effnet.models.registry import get_spec
+from effnet.models.spec import NetworkSpec
+from effnet.types import Source
 
 if TYPE_CHECKING:
     from effnet.train.config import TrainConfig
@@ -25,9 +32,7 @@ DEFAULT_PHI = -4.0
 def scaled_spec(base: str | NetworkSpec, phi: float) -> NetworkSpec:
     """``compound(base, φ)`` (paper eq. 3: depth 1.2^φ, width 1.1^φ, resolution 1.15^φ),
     named ``<base>_phi<φ>``."""
-    import effnet
-
-    spec = effnet.compound(base, phi)
+    spec = compound(base, phi)
     return spec.replace(name=f"{spec.name}_phi{phi:g}")
 
 
@@ -51,41 +56,28 @@ def read_spec_file(path: str | os.PathLike[str]) -> NetworkSpec:
 
 def resolve_spec(model: object, resolution: int | None) -> NetworkSpec:
     """A spec for ``model`` (a registered name, a spec, or ``None`` for the default)."""
-    import effnet
-
     if model is None:
         return default_spec(resolution or 64)
-    spec = effnet.get_spec(model)  # type: ignore[arg-type]
+    spec = get_spec(model)  # type: ignore[arg-type]
     return spec.replace(resolution=resolution) if resolution else spec
 
 
 def load_init(
     path: str | os.PathLike[str],
     *,
-    source: str = "effnet",
+    source: Source = "effnet",
     model_name: str | None = None,
-) -> nn.Module:
-    """Pretrained weights from any source :func:`effnet.load_pretrained` accepts.
+) -> Network:
+    """Pretrained weights from any source :func:`effnet.load_pretrained` accepts, loaded by
+    :func:`effnet.models.loading.load_model` as ``eval`` and ``predict`` load them.
 
     ``effnet`` safetensors files rebuild their own architecture (``model_name`` is then only
     checked); other sources need ``model_name``.
     """
-    import effnet
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"pretrained weights not found: {path}")
-    if source == "effnet" and path.suffix == ".safetensors":
-        return effnet.create_model(model_name, weights=path) if model_name else _from_file(path)
-    if model_name is None:
-        raise ValueError(f"--model is required to load {source} weights from {path}")
-    return effnet.load_pretrained(model_name, path, source=source)  # type: ignore[arg-type]
-
-
-def _from_file(path: Path) -> nn.Module:
-    from effnet.weights import load_weights
-
-    return load_weights(path)
+    return load_model(path, model=model_name, source=source)[0]
 
 
 def prepare_for_transfer(model: nn.Module, num_classes: int, *, freeze_backbone: bool) -> set[int]:
@@ -103,9 +95,8 @@ def prepare_for_transfer(model: nn.Module, num_classes: int, *, freeze_backbone:
 
 def freeze_norm_stats(model: nn.Module) -> None:
     """Put every BatchNorm in eval mode (a frozen backbone keeps its running statistics)."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
+    for m in batch_norms(model):
+        m.eval()
 
 
 def run_model(
@@ -124,13 +115,11 @@ def run_model(
     for ``num_classes``. Otherwise a fresh ``spec`` network, with the recipe's head init. The
     recipe's BN momentum is applied in every case.
     """
-    import effnet
-
     recipe = cfg.recipe
     drop_path = cfg.drop_path_rate if cfg.drop_path_rate is not None else recipe.drop_path_rate
     head: set[int] | None = None
     if saved is not None:
-        model = effnet.Network(
+        model = Network(
             spec,
             num_classes=int(saved["num_classes"]),
             drop_rate=cfg.drop_rate,
@@ -146,13 +135,12 @@ def run_model(
         model = pretrained
         head = prepare_for_transfer(model, num_classes, freeze_backbone=cfg.freeze_backbone)
     else:
-        model = effnet.create_model(
+        model = create_model(
             spec, num_classes=num_classes, drop_rate=cfg.drop_rate, drop_path_rate=drop_path
         )
         if recipe.zero_init_head:
             nn.init.zeros_(model.classifier.weight)
     if recipe.bn_momentum is not None:
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = recipe.bn_momentum
+        for m in batch_norms(model):
+            m.momentum = recipe.bn_momentum
     return model, head

@@ -1,9 +1,7 @@
 """Checkpoints that survive crashes, and loading that never runs code from a file.
 
-Every file is written atomically: to a temporary file in the same directory, flushed and
-``fsync``-ed, then moved over the old one with :func:`os.replace` (atomic on POSIX and
-Windows), and the directory entry is synced. A kill at any moment leaves either the old file
-or the new one, never a torn one; a full disk leaves the old one and raises ``OSError``.
+Checkpoints are written with :func:`effnet.files.atomic_write`: a kill at any moment leaves
+either the old file or the new one, never a torn one.
 
 ``last.ckpt`` is a plain :func:`torch.save` dict of tensors and Python scalars/lists, loaded
 with ``torch.load(weights_only=True)``: a pickle that would construct arbitrary objects
@@ -12,59 +10,16 @@ with ``torch.load(weights_only=True)``: a pickle that would construct arbitrary 
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import random
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then atomically move ``tmp_path`` to ``path``.
-
-    On any failure the temporary file is removed, ``path`` is untouched and an ``OSError``
-    naming the file is raised.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OSError(
-                exc.errno,
-                f"could not write {path} ({exc.strerror or exc}); the previous file, "
-                "if any, is unchanged",
-            ) from exc
-        raise
-    _fsync_dir(path.parent)
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by writers killed mid-save
-        stale.unlink(missing_ok=True)
-    return path
+from effnet.files import atomic_write
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -92,23 +47,6 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(state, dict) or "format" not in state:
         raise ValueError(f"{path} is not an effnet training checkpoint")
     return state
-
-
-def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Atomically write ``obj`` as indented JSON."""
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def save_weights_atomic(
-    model: torch.nn.Module,
-    path: str | os.PathLike[str],
-    metadata: dict[str, str] | None = None,
-) -> Path:
-    """:func:`effnet.save_weights` (safetensors + metadata), written and synced atomically."""
-    import effnet
-
-    return atomic_write(path, lambda tmp: effnet.save_weights(model, tmp, metadata=metadata))
 
 
 def seed_everything(seed: int) -> None:

@@ -32,14 +32,26 @@ class DistInfo:
         return self.rank == 0
 
 
+def wants_cuda(device: str | None = None) -> bool:
+    """Whether ``device`` (``"cpu"``, ``"cuda"`` or ``None``: CUDA when available) means CUDA;
+    asking for CUDA where there is none is an error."""
+    want = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if want and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but CUDA is not available")
+    return want
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """The torch device for ``device`` in a single process (see :func:`wants_cuda`)."""
+    return torch.device("cuda" if wants_cuda(device) else "cpu")
+
+
 def setup(device: str | None = None) -> DistInfo:
     """Join the process group if launched by torchrun, and pick this process's device.
 
     ``device``: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
     """
-    want_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    if want_cuda and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but CUDA is not available")
+    want_cuda = wants_cuda(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))

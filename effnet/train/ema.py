@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from effnet.models.layers import batch_norms
 from effnet.train.distributed import DistInfo, all_reduce_mean_
 
 
@@ -58,7 +59,7 @@ def recalibrate_bn(
     first ``max_batches`` of ``batches`` (``(images, labels)`` pairs), averaged across
     processes; the model is left in eval mode. Returns the number of images used."""
     info = info or DistInfo()
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = batch_norms(model)
     if not norms or max_batches < 1:
         return 0
     momenta = [m.momentum for m in norms]

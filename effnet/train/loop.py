@@ -23,6 +23,9 @@ import torch
 from torch import nn
 
 from effnet.data.transforms import eval_crop_fraction
+from effnet.files import write_json, write_text
+from effnet.models.spec import NetworkSpec
+from effnet.models.weights import save_weights
 from effnet.train import build, checkpoint
 from effnet.train.config import TrainConfig, restore_config
 from effnet.train.distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
@@ -100,9 +103,7 @@ class Trainer:
         checkpoint.seed_everything(cfg.seed)
 
         if ckpt is not None:
-            import effnet
-
-            spec = effnet.NetworkSpec.from_json(ckpt["spec"])
+            spec = NetworkSpec.from_json(ckpt["spec"])
         elif cfg.init_from:
             spec = None
         else:
@@ -322,7 +323,7 @@ class Trainer:
         if not self.info.is_main:
             return
         best = self._eval_model()
-        checkpoint.save_weights_atomic(
+        save_weights(
             best,
             self.out / "best.safetensors",
             metadata={
@@ -331,7 +332,7 @@ class Trainer:
                 "eval_crop": repr(self.eval_crop),
             },
         )
-        checkpoint.write_json(self.out / "classes.json", self.classes)
+        write_json(self.out / "classes.json", self.classes)
 
     # ---------------------------------------------------------------------------- training
     def _nonfinite(self, loss: torch.Tensor) -> str:
@@ -531,7 +532,7 @@ class Trainer:
         self.save_last()
         if info.is_main:
             text = "".join(json.dumps(r) + "\n" for r in self.history)
-            checkpoint.atomic_write(self.out / "metrics.jsonl", lambda p: p.write_text(text))
+            write_text(self.out / "metrics.jsonl", text)
             mv_text = f"minival top1 {mv['top1']:.2f}%" if mv else "no minival"
             self.log(
                 f"epoch {self.epoch}/{cfg.recipe.epochs}: loss {record['train_loss']:.4f}, "
@@ -549,7 +550,7 @@ class Trainer:
         """Evaluate the minival-best weights on val; write summary.json and curves.png."""
         cfg, info = self.config, self.info
         barrier(info)
-        from effnet.weights import load_weights
+        from effnet.models.weights import load_weights
 
         best_path = self.out / "best.safetensors"
         if not best_path.is_file():
@@ -587,8 +588,8 @@ class Trainer:
             "processes": info.world_size,
         }
         if info.is_main:
-            checkpoint.write_json(self.out / "summary.json", summary)
-            from effnet.plots import plot_curves
+            write_json(self.out / "summary.json", summary)
+            from effnet.analysis.plots import plot_curves
 
             title = f"{self.spec.name}, {cfg.recipe.name} recipe"
             plot_curves(self.history, self.out / "curves.png", title=title)
@@ -611,7 +612,7 @@ class Trainer:
         summary = self.finish()
         summary["wall_seconds"] = time.perf_counter() - start
         if self.info.is_main:
-            checkpoint.write_json(self.out / "summary.json", summary)
+            write_json(self.out / "summary.json", summary)
             val = (
                 f"val top1 {summary['val_top1']:.2f}% / top5 {summary['val_top5']:.2f}% "
                 f"on {summary['val_images']} images"

@@ -1,0 +1,123 @@
+"""Inference fast path: fold BatchNorm into the convolutions, channels_last, optional compile.
+
+In eval mode a BatchNorm is an affine map per channel, so ``bn(conv(x))`` equals one
+convolution with scaled weights and a bias:
+
+    w' = w * gamma / sqrt(var + eps)          b' = beta + (b - mean) * gamma / sqrt(var + eps)
+
+Folding removes one full read and write of every activation map. ``channels_last`` (NHWC)
+lets oneDNN / cuDNN run the depthwise convolutions of MBConv without layout conversions, which
+on CPU roughly halves the latency of EfficientNet.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from effnet.models.blocks import Bottleneck, DepthwiseSeparable, MBConv
+from effnet.models.network import FeatureNetwork, Network
+
+#: (conv, norm) attribute pairs applied back to back in each known module's forward.
+FOLD_PAIRS: dict[type[nn.Module], tuple[tuple[str, str], ...]] = {
+    Network: (("conv_stem", "bn1"), ("conv_head", "bn2")),
+    FeatureNetwork: (("conv_stem", "bn1"),),
+    MBConv: (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
+    DepthwiseSeparable: (("conv_dw", "bn1"), ("conv_pw", "bn2")),
+    Bottleneck: (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
+}
+
+
+@torch.no_grad()
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A new convolution (same class, with bias) equal to ``bn(conv(x))`` with BN in eval mode.
+
+    The arithmetic runs in float64 and is cast back to the conv's dtype.
+    """
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("cannot fold a BatchNorm without running statistics")
+    fused = copy.deepcopy(conv)
+    w = conv.weight.double()
+    scale = bn.running_var.double().add(bn.eps).rsqrt()
+    if bn.weight is not None:
+        scale = scale * bn.weight.double()
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
+    bias = (bias - bn.running_mean.double()) * scale
+    if bn.bias is not None:
+        bias = bias + bn.bias.double()
+    fused.weight = nn.Parameter(
+        (w * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype), requires_grad=False
+    )
+    fused.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=False)
+    return fused
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every BatchNorm of ``model`` into the convolution before it, in place.
+
+    Known effnet modules (see :data:`FOLD_PAIRS`) and ``nn.Sequential`` runs of conv -> BN are
+    folded; each BN becomes ``nn.Identity``. Returns the number of BNs folded.
+    """
+    folded = 0
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            pairs = tuple(zip(names, names[1:]))
+        else:
+            pairs = FOLD_PAIRS.get(type(module), ())
+        for conv_name, bn_name in pairs:
+            conv, bn = getattr(module, conv_name), getattr(module, bn_name)
+            if isinstance(conv, nn.Conv2d) and type(bn) is nn.BatchNorm2d:
+                setattr(module, conv_name, fold_conv_bn(conv, bn))
+                setattr(module, bn_name, nn.Identity())
+                folded += 1
+    return folded
+
+
+def _to_channels_last(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
+    return (args[0].contiguous(memory_format=torch.channels_last),)
+
+
+def optimize_for_inference(
+    model: nn.Module,
+    example_input: torch.Tensor | None = None,
+    *,
+    channels_last: bool = True,
+    compile: bool = False,
+) -> nn.Module:
+    """An eval-only copy of ``model`` made fast for inference; ``model`` is left untouched.
+
+    Folds every BatchNorm into its convolution, optionally converts weights (and, through a
+    forward pre-hook, inputs) to ``channels_last`` and wraps the result in
+    :func:`torch.compile`. Outputs equal the eager model's within float32 rounding (1e-4).
+
+    Args:
+        model: an effnet :class:`~effnet.models.network.Network` (or any module of conv -> BN runs).
+        example_input: if given, the result is run on it once and checked against ``model``
+            (and, with ``compile=True``, this triggers the compilation).
+        channels_last: use the NHWC memory format (faster on CPU with oneDNN and on GPU).
+        compile: wrap in :func:`torch.compile` with inductor's weight freezing (needs a C++
+            compiler on CPU; the first call compiles, about a minute for B0 on 2 cores).
+    """
+    fast = copy.deepcopy(model).eval()
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    fold_batchnorm(fast)
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+        fast.register_forward_pre_hook(_to_channels_last)
+    if compile:
+        # freezing: weights become constants, so inductor pre-packs them for oneDNN / cuDNN
+        fast = torch.compile(fast, options={"freezing": True})
+    if example_input is not None:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            ref, out = model(example_input), fast(example_input)
+        model.train(was_training)
+        if not torch.allclose(ref, out, rtol=1e-4, atol=1e-4):
+            err = (ref - out).abs().max().item()
+            raise RuntimeError(f"optimized model differs from eager by {err:.3g} (> 1e-4)")
+    return fast

@@ -1,0 +1,109 @@
+"""State dicts made by other libraries: torchvision's and timm's EfficientNets.
+
+:func:`load_pretrained` builds the model configured like the source (BN eps, padding) and
+translates the source's keys to effnet's (:func:`convert_by_layout`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from effnet.models.network import Network
+from effnet.models.registry import get_spec
+from effnet.models.weights import (
+    StateDict,
+    WeightsMismatchError,
+    load_state_dict_strict,
+    load_weights,
+    read_tensors,
+)
+from effnet.types import Source, check_choice
+
+#: How each source builds its EfficientNets: (BN eps, padding). torchvision uses eps 1e-3 from
+#: B5 on; timm's ``tf_`` models are ports of the official TF weights (TF "SAME" padding).
+_SOURCE_CONFIG: dict[str, tuple[float, str]] = {
+    "timm": (1e-5, "symmetric"),
+    "timm_tf": (1e-3, "same"),
+}
+_TORCHVISION_EPS_1E3 = {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
+
+
+def _ordered_entries(state: StateDict) -> list[tuple[str, torch.Tensor]]:
+    return [(k, v) for k, v in state.items() if not k.endswith("num_batches_tracked")]
+
+
+def convert_by_layout(model: nn.Module, state: StateDict) -> dict[str, torch.Tensor]:
+    """Translate a torchvision or timm EfficientNet state dict to effnet's keys.
+
+    Both libraries register the layers of a block in the paper's order (expand conv, BN,
+    depthwise conv, BN, SE reduce, SE expand, project conv, BN), as effnet does, so entries
+    correspond one to one in order. Each pair must agree in shape and in kind (the key's last
+    part: weight, bias, running_mean, running_var); otherwise every disagreement is listed.
+    """
+    ours = _ordered_entries(model.state_dict())
+    theirs = _ordered_entries(state)
+    problems = []
+    if len(ours) != len(theirs):
+        problems.append(f"the model has {len(ours)} tensors, the state dict {len(theirs)}")
+    out: dict[str, torch.Tensor] = {}
+    for (k_ours, v_ours), (k_theirs, v_theirs) in zip(ours, theirs):
+        same_kind = k_ours.rsplit(".", 1)[-1] == k_theirs.rsplit(".", 1)[-1]
+        if not same_kind or v_ours.shape != v_theirs.shape:
+            problems.append(f"{k_theirs} {tuple(v_theirs.shape)} -> {k_ours} {tuple(v_ours.shape)}")
+        out[k_ours] = v_theirs
+    if problems:
+        raise WeightsMismatchError(
+            "weights do not match the model: "
+            + "; ".join(problems[:20])
+            + (f" ... (+{len(problems) - 20})" if len(problems) > 20 else "")
+        )
+    for key, value in model.state_dict().items():  # counters the source may not keep
+        out.setdefault(key, value)
+    return out
+
+
+def _num_classes(state: StateDict, source: str) -> int:
+    key = {"torchvision": "classifier.1.weight"}.get(source, "classifier.weight")
+    if key not in state:
+        raise WeightsMismatchError(f"no classifier weight {key!r} in the {source} state dict")
+    return int(state[key].shape[0])
+
+
+def load_pretrained(
+    name: str,
+    weights: str | os.PathLike[str] | StateDict,
+    *,
+    source: Source = "effnet",
+) -> Network:
+    """Build ``name`` and load weights made by effnet, torchvision or timm; returns eval mode.
+
+    The model is configured like the source (BN eps, padding) so that it gives the same
+    logits: torchvision's ``efficientnet_bN``, timm's ``efficientnet_bN`` and timm's
+    ``tf_efficientnet_bN`` (ports of the official weights: TF "SAME" padding, eps 1e-3).
+    """
+    check_choice(Source, source, "source")
+    if source == "effnet" and not isinstance(weights, Mapping):
+        return load_weights(weights, name=name).eval()
+    state = weights if isinstance(weights, Mapping) else read_tensors(Path(weights))
+    spec = get_spec(name)
+    if source == "effnet":
+        model = Network(spec, num_classes=_num_classes(state, source))
+        load_state_dict_strict(model, state)
+        return model.eval()
+    if source == "torchvision":
+        eps, padding = (1e-3 if spec.name in _TORCHVISION_EPS_1E3 else 1e-5), "symmetric"
+    else:
+        eps, padding = _SOURCE_CONFIG[source]
+    model = Network(
+        spec,
+        num_classes=_num_classes(state, source),
+        padding=padding,
+        bn_eps=eps,  # type: ignore[arg-type]
+    )
+    model.load_state_dict(convert_by_layout(model, state), strict=True)
+    return model.eval()

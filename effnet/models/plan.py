@@ -1,0 +1,85 @@
+"""Resolve a :class:`~effnet.models.spec.NetworkSpec` into concrete layers: the rounding rules
+(:mod:`effnet.models.rounding`) are applied here, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from effnet.models.rounding import round_filters, round_repeats
+from effnet.models.spec import NetworkSpec
+from effnet.types import BlockKind
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """One concrete block: its channels, stride and stochastic-depth rate."""
+
+    kind: BlockKind
+    stage: int
+    in_channels: int
+    out_channels: int
+    mid_channels: int
+    kernel: int
+    stride: int
+    se_channels: int
+    drop_path: float
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """All concrete layer sizes of a network."""
+
+    stem_channels: int
+    blocks: tuple[BlockPlan, ...]
+    head_channels: int  # 0: no head conv
+
+    @property
+    def num_features(self) -> int:
+        """Channels entering the classifier."""
+        return self.head_channels or self.blocks[-1].out_channels
+
+
+def plan_network(spec: NetworkSpec, drop_path: float | None = None) -> NetworkPlan:
+    """Apply width/depth rounding to every stage and lay out the blocks.
+
+    Stochastic depth grows linearly with the global block index i of n: ``rate · i / n``
+    (facts §4). Only blocks with an identity skip use it.
+    """
+    rate = spec.drop_path if drop_path is None else drop_path
+    w, d = spec.width, spec.depth
+    stem = round_filters(spec.stem_channels, w, spec.divisor)
+    repeats = [round_repeats(s.repeats, d) for s in spec.stages]
+    total = sum(repeats)
+    blocks: list[BlockPlan] = []
+    in_ch = stem
+    for stage_index, (stage, n) in enumerate(zip(spec.stages, repeats)):
+        out_ch = round_filters(stage.out_channels, w, spec.divisor)
+        for j in range(n):
+            stride = stage.stride if j == 0 else 1
+            if stage.block == "mbconv":
+                mid = int(in_ch * stage.expand)
+            elif stage.block == "bottleneck":
+                mid = round_filters(stage.out_channels * stage.expand, w, spec.divisor)
+            else:
+                mid = in_ch
+            se = max(1, int(in_ch * stage.se_ratio)) if stage.se_ratio > 0 else 0
+            blocks.append(
+                BlockPlan(
+                    kind=stage.block,
+                    stage=stage_index,
+                    in_channels=in_ch,
+                    out_channels=out_ch,
+                    mid_channels=mid,
+                    kernel=stage.kernel,
+                    stride=stride,
+                    se_channels=se,
+                    drop_path=rate * len(blocks) / total,
+                )
+            )
+            in_ch = out_ch
+    head = 0
+    if spec.head_channels:
+        head = round_filters(spec.head_channels, w, spec.divisor)
+        if spec.scale_head == "up_only":
+            head = max(spec.head_channels, head)
+    return NetworkPlan(stem_channels=stem, blocks=tuple(blocks), head_channels=head)

@@ -1,0 +1,35 @@
+"""Model names -> specs: the bases of :mod:`effnet.models.zoo` and the official variants."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from functools import partial
+
+from effnet.models import zoo
+from effnet.models.spec import NetworkSpec
+from effnet.models.variants import VARIANTS
+
+_REGISTRY: dict[str, Callable[[], NetworkSpec]] = {
+    **{f"efficientnet_{v}": partial(zoo.efficientnet, v) for v in VARIANTS},
+    "mobilenet_v1": zoo.mobilenet_v1,
+    "mobilenet_v2": zoo.mobilenet_v2,
+    "resnet50": zoo.resnet50,
+}
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`effnet.create_model`."""
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str | NetworkSpec) -> NetworkSpec:
+    """The spec registered under ``name`` (a spec is returned as is)."""
+    if isinstance(name, NetworkSpec):
+        return name
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model {name!r}{hint} (see effnet.list_models())") from None

@@ -1,0 +1,35 @@
+"""The released EfficientNet variants B0..B7 (and B8, L2): the official coefficient table.
+
+The table is ``efficientnet_params`` in the official code (``efficientnet_builder.py``): it
+rounds α^φ, β^φ, γ^φ by hand rather than computing them (paper §3.3, eq. 3), so B1..B7 are
+read from it, not derived from φ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the official table: width and depth multipliers, resolution, dropout."""
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+
+#: ``efficientnet_params`` of the official code: (width, depth, resolution, dropout).
+VARIANTS: dict[str, Variant] = {
+    "b0": Variant(1.0, 1.0, 224, 0.2),
+    "b1": Variant(1.0, 1.1, 240, 0.2),
+    "b2": Variant(1.1, 1.2, 260, 0.3),
+    "b3": Variant(1.2, 1.4, 300, 0.3),
+    "b4": Variant(1.4, 1.8, 380, 0.4),
+    "b5": Variant(1.6, 2.2, 456, 0.4),
+    "b6": Variant(1.8, 2.6, 528, 0.5),
+    "b7": Variant(2.0, 3.1, 600, 0.5),
+    "b8": Variant(2.2, 3.6, 672, 0.5),
+    "l2": Variant(4.3, 5.3, 800, 0.5),
+}

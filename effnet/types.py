@@ -1,0 +1,43 @@
+"""The closed sets of names effnet accepts, each defined once as a ``Literal``.
+
+Runtime checks and command-line ``choices`` derive from these with :func:`choices`, so a new
+value is added in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+#: Block types of a stage (paper Table 1: MBConv; MobileNetV1's depthwise-separable conv;
+#: ResNet's bottleneck).
+BlockKind = Literal["mbconv", "dwsep", "bottleneck"]
+#: Activations (Swish = SiLU in EfficientNet, paper §4).
+Activation = Literal["silu", "relu", "relu6"]
+#: Convolution padding: PyTorch's symmetric one, or TensorFlow's "SAME".
+Padding = Literal["symmetric", "same"]
+#: Libraries whose weight layouts :func:`effnet.load_pretrained` reads.
+Source = Literal["effnet", "torchvision", "timm", "timm_tf"]
+#: Optimizers of a recipe (``rmsprop_tf`` is the paper's, §5.2).
+OptimizerName = Literal["rmsprop_tf", "adamw", "sgd"]
+#: Learning-rate schedules (``staircase`` is the paper's, §5.2).
+ScheduleName = Literal["staircase", "cosine"]
+#: Training-time augmentation policies (``autoaugment`` is the paper's, §5.2).
+AugmentName = Literal["autoaugment", "randaugment", "none"]
+#: What a training run does on a NaN/Inf loss.
+NanPolicy = Literal["stop", "skip"]
+#: Mixed-precision modes of a training run.
+AmpMode = Literal["bf16", "fp16"]
+#: Devices a run or an evaluation may ask for.
+DeviceName = Literal["cpu", "cuda"]
+
+
+def choices(kind: object) -> tuple[str, ...]:
+    """The values of a ``Literal`` type, in order (for ``argparse`` choices and checks)."""
+    return tuple(get_args(kind))
+
+
+def check_choice(kind: object, value: object, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` unless ``value`` is one of ``kind``'s values."""
+    allowed = choices(kind)
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
