@@ -92,11 +92,17 @@ class _MovedLoader(importlib.abc.Loader):
             stacklevel=2,
         )
         if len(self.homes) == 1:
-            return importlib.import_module(self.homes[0])
+            module = importlib.import_module(self.homes[0])
+            self.own_spec = module.__spec__
+            return module
         return _SplitModule(spec.name, self.homes)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        pass
+        # the import machinery stamped the old name's spec on the module: give the real
+        # module its own back (reload, pickling and tools read it)
+        own = getattr(self, "own_spec", None)
+        if own is not None:
+            module.__spec__ = own
 
 
 class MovedFinder(importlib.abc.MetaPathFinder):
@@ -112,6 +118,8 @@ class MovedFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Put :class:`MovedFinder` on ``sys.meta_path`` (once)."""
+    """Put :class:`MovedFinder` first on ``sys.meta_path`` (once): a submodule of a moved
+    package (``effnet.plots.curves``) must resolve to the new module, not be found again
+    through the package's ``__path__`` and loaded a second time."""
     if not any(isinstance(f, MovedFinder) for f in sys.meta_path):
-        sys.meta_path.append(MovedFinder())
+        sys.meta_path.insert(0, MovedFinder())

@@ -29,6 +29,10 @@ NanPolicy = Literal["stop", "skip"]
 AmpMode = Literal["bf16", "fp16"]
 #: Devices a run or an evaluation may ask for.
 DeviceName = Literal["cpu", "cuda"]
+#: Class activation map methods (Zhou et al. 2016; Grad-CAM, Selvaraju et al. 2017).
+CamMethod = Literal["cam", "gradcam"]
+#: File formats of ``effnet export``.
+ExportFormat = Literal["onnx", "torchscript", "exported"]
 
 
 def choices(kind: object) -> tuple[str, ...]:

@@ -1,18 +1,3 @@
-"""Seeing and measuring a network: cost (params, multiply-adds), latency and memory (paper
-Tables 2-4), the per-layer summary, class activation maps (Fig. 7) and the plots."""
-
-from effnet.analysis.cost import Cost, model_cost
-from effnet.analysis.memory import peak_memory_bytes
-from effnet.analysis.profile import count_macs, count_params, measure_latency
-from effnet.analysis.summary import ModelSummary, summarize
-
-__all__ = [
-    "Cost",
-    "ModelSummary",
-    "count_macs",
-    "count_params",
-    "measure_latency",
-    "model_cost",
-    "peak_memory_bytes",
-    "summarize",
-]
+"""Seeing and measuring a network: cost (params, multiply-adds; :mod:`~effnet.analysis.cost`),
+latency (:mod:`~effnet.analysis.profile`) and memory (:mod:`~effnet.analysis.memory`) as in
+the paper's Tables 2-4, the per-layer summary, class activation maps (Fig. 7) and the plots."""

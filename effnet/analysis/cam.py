@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -34,8 +33,8 @@ from torch import nn
 
 from effnet.data.transforms import center_crop_box, eval_crop_fraction, eval_transform
 from effnet.models.network import Network
+from effnet.types import CamMethod
 
-Method = Literal["cam", "gradcam"]
 METHODS: tuple[str, ...] = ("cam", "gradcam")
 Box = tuple[int, int, int, int]  # (left, top, right, bottom) in original-image pixels
 
@@ -114,7 +113,7 @@ def feature_maps(
     model: nn.Module,
     x: torch.Tensor,
     *,
-    method: Method = "cam",
+    method: CamMethod = "cam",
     target: int | Sequence[int] | None = None,
 ) -> FeatureMaps:
     """CAM or Grad-CAM maps of a batch ``x`` (N, 3, res, res) at feature-map resolution.
@@ -244,7 +243,7 @@ def image_cams(
     model: nn.Module,
     images: Sequence[Image.Image],
     *,
-    method: Method = "cam",
+    method: CamMethod = "cam",
     target: int | None = None,
     resolution: int | None = None,
     crop: float | None = None,

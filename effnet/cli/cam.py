@@ -6,6 +6,7 @@ import argparse
 
 from effnet.cli import validate
 from effnet.cli.validate import resolution
+from effnet.types import CamMethod, choices
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, metavar="FILE.png", help="output PNG")
     p.add_argument(
-        "--method", choices=("cam", "gradcam"), default="cam", help="cam (default) or gradcam"
+        "--method", choices=choices(CamMethod), default="cam", help="cam (default) or gradcam"
     )
     p.add_argument(
         "--target",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from effnet.cli.validate import nonnegative_int, resolution
+from effnet.types import ExportFormat, Padding, choices
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,12 +16,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="registered model name")
     p.add_argument("--weights", default=None, help="effnet .safetensors weights")
-    p.add_argument("--format", choices=["onnx", "torchscript", "exported"], default="onnx")
+    p.add_argument("--format", choices=choices(ExportFormat), default="onnx")
     p.add_argument("--out", required=True, help="output file")
     p.add_argument(
         "--resolution", type=resolution, default=None, help="input size (default: model's)"
     )
-    p.add_argument("--padding", choices=["symmetric", "same"], default="symmetric")
+    p.add_argument("--padding", choices=choices(Padding), default="symmetric")
     p.add_argument("--num-classes", type=nonnegative_int, default=1000)
     p.set_defaults(run=run)
 

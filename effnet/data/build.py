@@ -22,7 +22,8 @@ from effnet.data.demo import demo_root
 from effnet.data.folder import ImageFolderDataset, find_classes, index_folder
 from effnet.data.image import DEFAULT_MAX_PIXELS
 from effnet.data.split import stratified_split
-from effnet.data.transforms import AUGMENTS, eval_transform, train_transform
+from effnet.data.transforms import eval_transform, train_transform
+from effnet.types import AugmentName, check_choice
 
 LAYOUTS = (
     "'demo'; DIR/train/<class>/* (+ optional DIR/val/<class>/*); CIFAR-10 python files "
@@ -118,7 +119,7 @@ def build_datasets(
     *,
     resolution: int,
     minival_size: int | float = 0.1,
-    augment: str = "autoaugment",
+    augment: AugmentName = "autoaugment",
     seed: int = 0,
     strict: bool = False,
     crop_scale: tuple[float, float] = (0.08, 1.0),
@@ -143,8 +144,7 @@ def build_datasets(
         ValueError: unknown layout, empty class folder or dataset, val class not in train,
             unreadable image with ``strict``, or a minival that would empty a class.
     """
-    if augment not in AUGMENTS:
-        raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+    check_choice(AugmentName, augment, "augment")
     train_tf = train_transform(resolution, augment, crop_scale=crop_scale)
     eval_tf = eval_transform(resolution, eval_crop)
     pool, val, skipped = _load(data, eval_tf, strict, max_pixels)

@@ -1,6 +1,6 @@
 """The "minival" hold-out: a seeded, stratified split of the training set.
 
-The paper (§5.2; facts §10) holds out 25,000 ImageNet training images as minival, picks the
+The paper (§5.2) holds out 25,000 ImageNet training images as minival, picks the
 checkpoint on it (early stopping) and reports that checkpoint on the validation set.
 """
 

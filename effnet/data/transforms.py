@@ -15,11 +15,13 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from effnet.types import AugmentName, choices
+
 # ImageNet statistics on 0..1 input (the official code's MEAN_RGB / STDDEV_RGB divided by 255).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CROP_PADDING = 32
-AUGMENTS = ("autoaugment", "randaugment", "none")
+AUGMENTS = choices(AugmentName)
 # RandAugment defaults: N=2 ops of magnitude M=9 (RandAugment paper's ImageNet setting;
 # later EfficientNet releases use M=10..28 for the larger variants).
 RANDAUGMENT_N = 2
@@ -80,7 +82,8 @@ def _normalize() -> list[Callable]:
 
 def eval_transform(resolution: int, crop: float | None = None) -> Transform:
     """Centre crop of ``crop`` (default the paper's ``resolution / (resolution + 32)``) of the
-    shorter side, bicubic resize, ImageNet normalisation (facts §10). Input: an RGB PIL image;
+    shorter side, bicubic resize, ImageNet normalisation (``_decode_and_center_crop`` with
+    ``CROP_PADDING = 32`` in the official ``preprocessing.py``). Input: an RGB PIL image;
     output: (3, res, res) float."""
     fraction = eval_crop_fraction(resolution, crop)
     return T.Compose([CenterCropFraction(resolution, fraction), *_normalize()])
@@ -88,13 +91,14 @@ def eval_transform(resolution: int, crop: float | None = None) -> Transform:
 
 def train_transform(
     resolution: int,
-    augment: str = "autoaugment",
+    augment: AugmentName = "autoaugment",
     *,
     crop_scale: tuple[float, float] = (0.08, 1.0),
 ) -> Transform:
     """Random-area crop (``crop_scale`` of the area, aspect 3/4..4/3, bicubic), horizontal
     flip, then AutoAugment (ImageNet policy), RandAugment (N=2, M=9) or nothing; ImageNet
-    normalisation (paper §5.2, facts §10).
+    normalisation (paper §5.2; ``_decode_and_random_crop`` in the official
+    ``preprocessing.py``).
 
     ``crop_scale=(0.08, 1.0)`` is the paper's; a milder lower bound (e.g. 0.35) suits tiny
     images such as the demo set.

@@ -1,8 +1,3 @@
-"""Deployment: the inference fast path (BN folded into convolutions), export to ONNX /
-TorchScript / ``torch.export``, and classifying image files."""
-
-from effnet.deploy.export import export_model
-from effnet.deploy.inference import optimize_for_inference
-from effnet.deploy.predict import predict_images
-
-__all__ = ["export_model", "optimize_for_inference", "predict_images"]
+"""Deployment: the inference fast path (BN folded into convolutions;
+:mod:`~effnet.deploy.inference`), export to ONNX / TorchScript / ``torch.export``
+(:mod:`~effnet.deploy.export`), and classifying image files (:mod:`~effnet.deploy.predict`)."""

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
 
-ExportFormat = Literal["onnx", "torchscript", "exported"]
+from effnet.types import ExportFormat
 
 
 def example_input(model: nn.Module, resolution: int | None = None, batch: int = 1) -> torch.Tensor:

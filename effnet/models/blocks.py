@@ -18,7 +18,8 @@ from effnet.models.plan import BlockPlan
 
 
 class MBConv(nn.Module):
-    """Mobile inverted bottleneck with squeeze-excitation (paper Table 1, facts §4).
+    """Mobile inverted bottleneck with squeeze-excitation (paper Table 1 and §4;
+    ``MBConvBlock`` in the official ``efficientnet_model.py``).
 
     1x1 expand conv + BN + act (absent when expand = 1) -> depthwise kxk conv + BN + act -> SE
     -> 1x1 project conv + BN (linear) -> identity skip with drop-path when shapes allow.

@@ -43,7 +43,8 @@ def plan_network(spec: NetworkSpec, drop_path: float | None = None) -> NetworkPl
     """Apply width/depth rounding to every stage and lay out the blocks.
 
     Stochastic depth grows linearly with the global block index i of n: ``rate · i / n``
-    (facts §4). Only blocks with an identity skip use it.
+    (``drop_rate *= float(idx) / len(self._blocks)`` in the official
+    ``efficientnet_model.py``, ``Model.call``). Only blocks with an identity skip use it.
     """
     rate = spec.drop_path if drop_path is None else drop_path
     w, d = spec.width, spec.depth

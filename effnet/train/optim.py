@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from effnet.types import OptimizerName, check_choice
+
 
 class RMSpropTF(Optimizer):
     """RMSProp exactly as TensorFlow 1.x ``RMSPropOptimizer`` computes it.
@@ -143,7 +145,7 @@ def param_groups(
 
 
 def build_optimizer(
-    name: str,
+    name: OptimizerName,
     groups: list[dict[str, Any]],
     lr: float,
     *,
@@ -153,12 +155,11 @@ def build_optimizer(
 
     Weight decay comes from each group; for AdamW it is decoupled (as AdamW defines it).
     """
+    check_choice(OptimizerName, name, "optimizer")
     for g in groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
     if name == "rmsprop_tf":
         return RMSpropTF(groups, lr=lr, rho=0.9, momentum=0.9, eps=1e-3 if eps is None else eps)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, eps=1e-8 if eps is None else eps)
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
-    raise ValueError(f"unknown optimizer {name!r}; choose rmsprop_tf, adamw or sgd")
+    return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from effnet.types import AugmentName, OptimizerName, ScheduleName
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -37,14 +39,15 @@ class Recipe:
         patience: stop after this many epochs without a minival improvement (``None`` = never).
         backbone_lr_scale: backbone LR relative to the head when fine-tuning.
         bn_momentum: BatchNorm momentum (PyTorch convention) set for training; ``None`` keeps
-            the model's (TF's 0.99 decay = 0.01 here, facts §10).
+            the model's (TF's 0.99 decay = 0.01 here, ``batch_norm_momentum`` in the official
+            ``efficientnet_builder.py``).
     """
 
     name: str
-    optimizer: str
+    optimizer: OptimizerName
     lr_per_256: float
     weight_decay: float
-    schedule: str
+    schedule: ScheduleName
     warmup_epochs: float
     decay_epochs: float
     decay_rate: float
@@ -53,13 +56,13 @@ class Recipe:
     ema_horizon_fraction: float
     epochs: int
     batch_size: int
-    augment: str
+    augment: AugmentName
     crop_scale: tuple[float, float]
     resolution: int | None
     patience: int | None
     backbone_lr_scale: float
     bn_momentum: float | None = None
-    drop_path_rate: float | None = None  # None: the variant's (0.2, facts §4)
+    drop_path_rate: float | None = None  # None: the variant's (0.2, official drop_connect_rate)
     zero_init_head: bool = False  # start from zero logits (uniform predictions)
     eval_crop: float | None = None  # None: res / (res + 32), the official eval crop
     ema_bn_batches: int = 0

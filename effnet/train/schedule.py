@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from effnet.types import ScheduleName, check_choice
+
 
 @dataclass(frozen=True)
 class WarmupStaircase:
@@ -54,7 +56,7 @@ class WarmupCosine:
 
 
 def build_schedule(
-    kind: str,
+    kind: ScheduleName,
     *,
     steps_per_epoch: int,
     epochs: int,
@@ -63,12 +65,11 @@ def build_schedule(
     decay_rate: float = 0.97,
 ) -> WarmupStaircase | WarmupCosine:
     """The multiplier function for ``kind`` in ``{"staircase", "cosine"}``, counted in steps."""
+    check_choice(ScheduleName, kind, "schedule")
     warmup_steps = round(warmup_epochs * steps_per_epoch)
     if kind == "staircase":
         return WarmupStaircase(warmup_steps, decay_epochs * steps_per_epoch, decay_rate)
-    if kind == "cosine":
-        return WarmupCosine(warmup_steps, epochs * steps_per_epoch)
-    raise ValueError(f"unknown schedule {kind!r}; choose staircase or cosine")
+    return WarmupCosine(warmup_steps, epochs * steps_per_epoch)
 
 
 def build_scheduler(optimizer: Optimizer, schedule: WarmupStaircase | WarmupCosine) -> LambdaLR:
