@@ -207,3 +207,64 @@ def test_ddp_two_processes_on_cpu(trained, tmp_path):
     # 38 train images, DistributedSampler pads to 20 per rank, 4 per rank per step -> 5 steps
     assert json.loads(lines[0])["step"] == 5
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.slow
+def test_resume_takes_the_same_command_line_extends_and_refuses_other_settings(
+    trained, tmp_path, capsys
+):
+    import effnet
+
+    data, _ = trained
+    tiny = effnet.compound("efficientnet_b0", -8).replace(name="tiny", resolution=32)
+    (tmp_path / "tiny.json").write_text(tiny.to_json())
+    out = tmp_path / "run"
+    cmd = ["train", "--data", str(data), "--model", str(tmp_path / "tiny.json")]
+    cmd += ["--recipe", "small", "--out", str(out), *COMMON]
+    assert main([*cmd, "--epochs", "1"]) == 0
+    steps = json.loads((out / "summary.json").read_text())["steps"]
+    capsys.readouterr()
+
+    # the original command line with --resume added: accepted (the run is already complete)
+    assert main([*cmd, "--epochs", "1", "--resume"]) == 0, capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 1
+
+    # --resume --epochs N: train on to N epochs in total
+    assert main([*cmd, "--epochs", "2", "--resume"]) == 0, capsys.readouterr().err
+    assert "resumed from" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["steps"] == 2 * steps
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+
+    # a setting of the run given another value: refused in one line, nothing touched
+    before = (out / "last.ckpt").read_bytes()
+    assert main([*cmd, "--resume", "--lr", "0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("effnet train: error:")
+    assert "lr (saved None, given 0.5)" in err and "another --out" in err
+    assert (out / "last.ckpt").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["finetune", "--from", "w.safetensors", "--freeze-backbone"],
+        ["finetune", "--from", "w.safetensors", "--resolution", "32", "--lr", "0.01"],
+        ["train", "--model", "efficientnet_b0", "--batch-size", "16"],  # the paper recipe
+        ["train", "--phi", "-6", "--recipe", "small", "--seed", "3"],
+    ],
+)
+def test_a_command_line_resumed_with_its_own_flags_is_accepted(argv):
+    from effnet.cli import build_parser
+    from effnet.cli.train import config_from_args
+    from effnet.train.config import restore_config
+
+    argv = [*argv, "--data", "d", "--out", "o", "--epochs", "3"]
+    finetune = argv[0] == "finetune"
+    first = config_from_args(build_parser().parse_args(argv), finetune=finetune)
+    again = config_from_args(build_parser().parse_args([*argv, "--resume"]), finetune=finetune)
+    assert again.resume_epochs == 3
+    resumed = restore_config(again, first.to_dict())
+    assert resumed.recipe == first.recipe and resumed.lr == first.lr
+    assert resumed.seed == first.seed and resumed.init_from == first.init_from

@@ -77,7 +77,7 @@ trainer = Trainer(cfg, setup("cpu"), [])
 trainer.setup()
 i = 0
 while True:  # rewrite last.ckpt as fast as possible, each with its own step
-    trainer.step = i
+    trainer.state.step = i
     trainer.save_last()
     if i == 0:
         print("first save done", flush=True)

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,10 +12,15 @@ from torch.utils.data import Dataset
 
 import effnet
 from effnet.data import DataBundle
+from effnet.models.weights import load_weights
+from effnet.train import report
 from effnet.train.checkpoint import load_checkpoint
-from effnet.train.config import TrainConfig
+from effnet.train.config import TrainConfig, restore_config
 from effnet.train.loop import NonFiniteLossError, train
 from effnet.train.recipe import SMALL
+from effnet.train.state import RunState
+
+LEGACY = Path(__file__).parent / "data" / "legacy_0_1"
 
 TINY = effnet.compound("efficientnet_b0", -8).replace(name="tiny", resolution=32)
 TINY = TINY.replace(stages=TINY.stages[:4])
@@ -38,9 +45,13 @@ def _config(data, out, epochs=2, **kw):
     )
 
 
-def test_outputs_and_weights_load(folder, tmp_path):
+def test_outputs_and_weights_load(folder, tmp_path, monkeypatch):
+    written = []
+    real = report.write_json
+    monkeypatch.setattr(report, "write_json", lambda p, o: written.append(p.name) or real(p, o))
     res = train(_config(folder, tmp_path / "run", epochs=2))
     out = res.out
+    assert written == ["summary.json"]  # once, complete
     for name in (
         "metrics.jsonl",
         "last.ckpt",
@@ -65,8 +76,10 @@ def test_outputs_and_weights_load(folder, tmp_path):
     ):
         assert key in summary
     assert summary["val_images"] == 18 and summary["epochs"] == 2
+    assert summary["wall_seconds"] >= summary["train_seconds"] > 0
+    assert summary == res.summary
     assert summary["eval_crop"] == SMALL.eval_crop == 1.0
-    from effnet.models.weights import load_weights, read_metadata
+    from effnet.models.weights import read_metadata
 
     model = load_weights(out / "best.safetensors")
     assert model.num_classes == 3
@@ -85,7 +98,6 @@ def test_paper_eval_crop_is_stored_when_the_recipe_has_none(folder, tmp_path):
 
 
 def test_ema_bn_recalibration_changes_statistics_not_weights(folder, tmp_path):
-    from effnet.models.weights import load_weights
 
     best = {}
     for batches in (0, 2):
@@ -185,3 +197,113 @@ def test_default_workers(monkeypatch, device, cores, expected):
 
     monkeypatch.setattr(loaders.os, "cpu_count", lambda: cores)
     assert loaders.default_workers(device) == expected
+
+
+# ------------------------------------------------------------ files written by effnet 0.1
+def test_legacy_checkpoint_resumes_as_it_did(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("last.ckpt", "best.safetensors"):
+        shutil.copy(LEGACY / name, run / name)
+    data = make_image_folder(tmp_path / "data")
+    res = train(TrainConfig(data=str(data), out=str(run), resume=True, workers=0, progress=False))
+    expected = json.loads((LEGACY / "resumed_history.json").read_text())
+    assert len(res.history) == len(expected["history"])
+    for got, want in zip(res.history, expected["history"]):
+        assert (got["epoch"], got["step"]) == (want["epoch"], want["step"])
+        for key in ("train_loss", "train_top1", "minival_top1"):
+            assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+    assert res.summary["val_top1"] == pytest.approx(expected["val_top1"], rel=1e-4, abs=1e-6)
+    assert "extra" not in load_checkpoint(run / "last.ckpt")["config"]
+
+
+def test_run_state_reads_a_legacy_checkpoint_and_round_trips():
+    ckpt = load_checkpoint(LEGACY / "last.ckpt")
+    state = RunState.from_dict(ckpt)
+    assert (state.epoch, state.step, state.micro_in_epoch) == (1, 6, 2)
+    assert state.best_epoch == 1 and len(state.history) == 1
+    flat = state.to_dict()
+    assert set(flat) < set(ckpt)  # the flat layout of last.ckpt
+    for key, value in flat.items():
+        assert value == ckpt[key], key
+    assert RunState.from_dict(flat) == state
+
+
+# ------------------------------------------------------------------- settings on resume
+def _saved():
+    return load_checkpoint(LEGACY / "last.ckpt")["config"]  # model "tiny", lr None, seed 0
+
+
+def test_resume_takes_run_settings_from_the_checkpoint_and_runtime_ones_from_the_caller():
+    given = TrainConfig(out="r", resume=True, workers=3, amp="bf16", channels_last=True)
+    given.eval_batch_size, given.strict, given.device = 7, True, "cpu"
+    cfg = restore_config(given, _saved())
+    assert (cfg.workers, cfg.amp, cfg.channels_last, cfg.eval_batch_size) == (3, "bf16", True, 7)
+    assert (cfg.strict, cfg.device, cfg.out, cfg.resume) == (True, "cpu", "r", True)
+    assert cfg.data == "/tmp/legacy_work/data"  # "demo" (the default) keeps the saved data
+    assert (cfg.model, cfg.seed, cfg.minival_size, cfg.lr) == ("tiny", 0, 0.2, None)
+    assert cfg.recipe.batch_size == 8 and cfg.recipe.epochs == 2
+    again = TrainConfig(data="elsewhere", out="r", resume=True, resume_epochs=5)
+    cfg = restore_config(again, _saved())
+    assert cfg.data == "elsewhere" and cfg.recipe.epochs == 5 and cfg.recipe.batch_size == 8
+
+
+def test_resume_keeps_the_saved_amp_strict_and_eval_batch_unless_given():
+    saved = {**_saved(), "amp": "bf16", "strict": True, "eval_batch_size": 32}
+    cfg = restore_config(TrainConfig(out="r", resume=True), saved)
+    assert (cfg.amp, cfg.strict, cfg.eval_batch_size) == ("bf16", True, 32)
+    cfg = restore_config(TrainConfig(out="r", resume=True, eval_batch_size=8), saved)
+    assert cfg.eval_batch_size == 8
+
+
+def test_resume_accepts_the_saved_values_given_again():
+    saved = restore_config(TrainConfig(out="r", resume=True), _saved())
+    given = TrainConfig(
+        out="r",
+        resume=True,
+        model=TINY,  # a spec named "tiny": compared by name
+        recipe=saved.recipe.replace(epochs=9),  # epochs: resume_epochs says how long
+        minival_size=0.2,
+    )
+    assert restore_config(given, _saved()).recipe == saved.recipe
+
+
+def test_resume_refuses_other_run_settings_naming_each():
+    given = TrainConfig(
+        out="r",
+        resume=True,
+        lr=0.5,
+        seed=3,
+        model="efficientnet_b0",
+        recipe=SMALL.replace(batch_size=16),
+        nan_policy="skip",
+    )
+    with pytest.raises(ValueError) as err:
+        restore_config(given, _saved())
+    message = str(err.value)
+    assert "\n" not in message and "another --out" in message
+    for part in (
+        "lr (saved None, given 0.5)",
+        "seed (saved 0, given 3)",
+        "model (saved 'tiny', given 'efficientnet_b0')",
+        "recipe.batch_size (saved 8, given 16)",
+        "nan_policy (saved 'stop', given 'skip')",
+    ):
+        assert part in message
+    assert "workers" not in message and "epochs" not in message
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"amp": "fp8"}, "amp must be one of bf16, fp16"),
+        ({"device": "tpu"}, "device must be one of cpu, cuda"),
+        ({"nan_policy": "ignore"}, "nan policy must be one of stop, skip"),
+        ({"init_source": "keras"}, "init source must be one of"),
+        ({"resume_epochs": 3}, "only when resuming"),
+        ({"resume_epochs": 0, "resume": True}, "epochs must be >= 1"),
+    ],
+)
+def test_config_choices_are_checked(change, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**change).validate()

@@ -74,9 +74,20 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "fine-tuning, paper with --model)",
     )
     p.add_argument("--out", default=None, help="output folder (default runs/<model>-<time>)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/last.ckpt with the saved run's settings (runtime flags such as "
+        "--workers, --device, --amp apply; others that differ from the saved ones are refused)",
+    )
     g = p.add_argument_group("recipe overrides")
-    g.add_argument("--epochs", type=validate.positive_int, default=None)
+    g.add_argument(
+        "--epochs",
+        type=validate.positive_int,
+        default=None,
+        help="epochs to train (with --resume: the total to train to, extending or shortening "
+        "the saved run)",
+    )
     g.add_argument(
         "--batch-size", type=validate.positive_int, default=None, help="global batch size"
     )
@@ -153,21 +164,23 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any:
-    """A :class:`~effnet.train.config.TrainConfig` from parsed arguments."""
+def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
+    """The recipe the flags ask for. With ``--resume`` the base is ``TrainConfig``'s default
+    (the saved run's recipe applies: only flags given explicitly are checked against it), and
+    ``--epochs`` goes to ``resume_epochs`` instead."""
     import dataclasses
-
-    import torch
 
     from effnet.train.config import TrainConfig
     from effnet.train.recipe import get_recipe
 
-    name = args.recipe or ("small" if args.model is None or finetune else "paper")
-    recipe = get_recipe(name)
-    if finetune and args.resolution is None:
-        recipe = dataclasses.replace(recipe, epochs=10, resolution=None)  # the model's own
-    recipe = recipe.replace(
-        epochs=args.epochs,
+    if args.resume and args.recipe is None:
+        recipe = TrainConfig.recipe
+    else:
+        recipe = get_recipe(args.recipe or ("small" if args.model is None or finetune else "paper"))
+        if finetune and args.resolution is None and not args.resume:
+            recipe = dataclasses.replace(recipe, epochs=10, resolution=None)  # the model's own
+    return recipe.replace(
+        epochs=None if args.resume else args.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
@@ -181,13 +194,24 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         eval_crop=args.eval_crop,
         patience=args.patience,
     )
-    cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
-    extra = {"epochs": args.epochs} if args.epochs is not None else {}
+
+
+def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any:
+    """A :class:`~effnet.train.config.TrainConfig` from parsed arguments.
+
+    With ``--resume``, ``--epochs`` is the total to train to (``resume_epochs``); every other
+    flag either applies (runtime settings) or, if it differs from the saved run's, is refused
+    (see :func:`effnet.train.config.restore_config`).
+    """
+    from effnet.train.config import TrainConfig
+    from effnet.train.distributed import wants_cuda
+
+    cuda = wants_cuda(args.device)
     return TrainConfig(
         data=args.data,
         out=args.out,
         model=args.model if finetune else _model(args.model, args.phi),
-        recipe=recipe,
+        recipe=_recipe(args, finetune=finetune),
         lr=args.lr,
         seed=args.seed,
         workers=args.workers,
@@ -206,7 +230,7 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         drop_rate=args.drop_rate,
         drop_path_rate=args.drop_path_rate,
         progress=not args.no_progress,
-        extra=extra,
+        resume_epochs=args.epochs if args.resume else None,
     )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from effnet.train.recipe import SMALL, Recipe
+from effnet.types import AmpMode, DeviceName, NanPolicy, Source, check_choice
 
 
 @dataclass
@@ -30,7 +32,8 @@ class TrainConfig:
         channels_last, compile: memory format and ``torch.compile``.
         accum_steps: micro-batches per optimizer step (``recipe.batch_size`` is the total).
         minival_size: fraction (< 1) or count of train images held out for model selection.
-        resume: continue from ``out/last.ckpt``.
+        resume: continue from ``out/last.ckpt`` with the saved run's settings; the runtime
+            ones (:data:`RUNTIME_FIELDS`) are this config's (see :func:`restore_config`).
         init_from, init_source: start from pretrained weights (a new head if needed).
         freeze_backbone: train only the head (backbone BN statistics frozen too).
         nan_policy: ``"stop"`` (default) or ``"skip"`` a step whose loss is NaN/Inf
@@ -39,6 +42,8 @@ class TrainConfig:
         drop_rate, drop_path_rate: override the variant's dropout / stochastic depth.
         eval_batch_size: batch size for minival/val evaluation.
         progress: show tqdm progress bars.
+        resume_epochs: with ``resume``: train to this many epochs in total instead of the
+            saved run's (extend or shorten it).
     """
 
     data: Any = "demo"
@@ -48,24 +53,24 @@ class TrainConfig:
     lr: float | None = None
     seed: int = 0
     workers: int | None = None
-    device: str | None = None
-    amp: str | None = None
+    device: DeviceName | None = None
+    amp: AmpMode | None = None
     channels_last: bool = False
     compile: bool = False
     accum_steps: int = 1
     minival_size: float = 0.1
     resume: bool = False
     init_from: str | None = None
-    init_source: str = "effnet"
+    init_source: Source = "effnet"
     freeze_backbone: bool = False
-    nan_policy: str = "stop"
+    nan_policy: NanPolicy = "stop"
     max_skipped: int = 10
     strict: bool = False
     drop_rate: float | None = None
     drop_path_rate: float | None = None
     eval_batch_size: int = 128
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    resume_epochs: int | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` for settings that cannot work, before any work is done."""
@@ -82,10 +87,17 @@ class TrainConfig:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.minival_size < 0:
             raise ValueError(f"minival size must be >= 0, got {self.minival_size}")
-        if self.amp not in (None, "bf16", "fp16"):
-            raise ValueError(f"--amp must be bf16 or fp16, got {self.amp!r}")
-        if self.nan_policy not in ("stop", "skip"):
-            raise ValueError(f"nan policy must be stop or skip, got {self.nan_policy!r}")
+        if self.amp is not None:
+            check_choice(AmpMode, self.amp, "amp")
+        if self.device is not None:
+            check_choice(DeviceName, self.device, "device")
+        check_choice(NanPolicy, self.nan_policy, "nan policy")
+        check_choice(Source, self.init_source, "init source")
+        if self.resume_epochs is not None:
+            if not self.resume:
+                raise ValueError("resume_epochs applies only when resuming (resume=True)")
+            if self.resume_epochs < 1:
+                raise ValueError(f"epochs must be >= 1, got {self.resume_epochs}")
         if r.resolution is not None and r.resolution < 8:
             raise ValueError(f"resolution must be >= 8, got {r.resolution}")
         if r.warmup_epochs < 0 or r.weight_decay < 0:
@@ -110,7 +122,7 @@ class TrainConfig:
         """Plain values for the checkpoint (a custom dataset / spec is recorded by name)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["recipe"] = self.recipe.to_dict()
-        d["data"] = self.data if isinstance(self.data, str) else "<in-memory DataBundle>"
+        d["data"] = self.data if isinstance(self.data, str) else IN_MEMORY
         d["model"] = (
             self.model
             if isinstance(self.model, str | None)
@@ -119,21 +131,105 @@ class TrainConfig:
         return d
 
 
-def restore_config(config: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
-    """The settings of a saved run (``saved``: its ``TrainConfig.to_dict()``), keeping this
-    invocation's runtime-only ones (output, workers, device, compile, progress, data path)."""
+#: Settings of the invocation, not of the run: when resuming, the caller's values apply (for
+#: those in :data:`KEPT_UNLESS_GIVEN`, only when given; otherwise the saved run's).
+RUNTIME_FIELDS = frozenset(
+    {
+        "data",
+        "out",
+        "resume",
+        "workers",
+        "device",
+        "amp",
+        "channels_last",
+        "compile",
+        "progress",
+        "eval_batch_size",
+        "strict",
+        "resume_epochs",
+    }
+)
+#: Runtime settings that change what a run computes or tolerates: a resumed run keeps its
+#: saved value unless the caller gives another (resuming a bf16 run stays bf16).
+KEPT_UNLESS_GIVEN = frozenset({"amp", "eval_batch_size", "strict"})
+IN_MEMORY = "<in-memory DataBundle>"  # what to_dict records for a DataBundle
+
+
+def saved_config(saved: Mapping[str, Any]) -> TrainConfig:
+    """The :class:`TrainConfig` a checkpoint recorded (``saved``: its ``to_dict()``); keys
+    this version does not know (0.1's ``extra``) are ignored."""
+    names = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in saved.items() if k in names and k != "recipe"}
     recipe_d = dict(saved["recipe"])
     recipe_d["crop_scale"] = tuple(recipe_d["crop_scale"])
-    recipe = Recipe(**recipe_d)
-    if "epochs" in config.extra:  # the user asked to extend (or shorten) the run
-        recipe = recipe.replace(epochs=int(config.extra["epochs"]))
-    keep = {"out", "resume", "workers", "device", "compile", "progress", "extra", "data"}
-    values = {k: v for k, v in saved.items() if k not in keep and k not in ("recipe", "model")}
-    merged = TrainConfig(**{**config.__dict__, **values, "recipe": recipe})
-    if (
-        isinstance(saved.get("data"), str)
-        and isinstance(config.data, str)
-        and config.data in ("demo", saved["data"])
-    ):
-        merged.data = saved["data"]
+    return TrainConfig(**values, recipe=Recipe(**recipe_d))
+
+
+def _default(name: str) -> Any:
+    f = next(f for f in fields(TrainConfig) if f.name == name)
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def _model_name(model: Any) -> str | None:
+    """A model setting by name (a registered name, or a :class:`NetworkSpec`'s ``name``)."""
+    if model is None or isinstance(model, str):
+        return model
+    return getattr(model, "name", str(model))
+
+
+def _conflicts(given: TrainConfig, saved: TrainConfig) -> list[str]:
+    """``"name (saved X, given Y)"`` for each run setting the caller set (away from its
+    default) to something other than the saved run's."""
+    out = []
+    for f in fields(TrainConfig):
+        name = f.name
+        if name in RUNTIME_FIELDS or name == "recipe":
+            continue
+        mine, theirs, default = getattr(given, name), getattr(saved, name), _default(name)
+        if name == "model":
+            mine, theirs, default = _model_name(mine), _model_name(theirs), None
+        if mine != default and mine != theirs:
+            out.append(f"{name} (saved {theirs!r}, given {mine!r})")
+    base = _default("recipe")
+    for f in fields(Recipe):
+        if f.name == "epochs":  # resume_epochs says how long a resumed run goes on
+            continue
+        mine, theirs = getattr(given.recipe, f.name), getattr(saved.recipe, f.name)
+        if mine != getattr(base, f.name) and mine != theirs:
+            out.append(f"recipe.{f.name} (saved {theirs!r}, given {mine!r})")
+    return out
+
+
+def restore_config(config: TrainConfig, saved: Mapping[str, Any]) -> TrainConfig:
+    """The config that resumes a saved run (``saved``: its ``TrainConfig.to_dict()``).
+
+    Runtime settings (:data:`RUNTIME_FIELDS`) are ``config``'s (``amp``, ``eval_batch_size``
+    and ``strict`` only when given: :data:`KEPT_UNLESS_GIVEN`), the data path the saved one
+    unless ``config`` names another, and ``resume_epochs`` replaces the saved epochs. Every
+    other setting is the saved run's: one that ``config`` sets to a non-default value other
+    than the saved one is refused with a ``ValueError`` naming it, never silently replaced.
+    """
+    old = saved_config(saved)
+    conflicts = _conflicts(config, old)
+    if conflicts:
+        raise ValueError(
+            f"--resume continues the run in {config.out} with its saved settings, but these "
+            f"were given other values: {', '.join(conflicts)}; leave them out to resume, or "
+            "start a new run with another --out to change them"
+        )
+    runtime = {
+        name: getattr(config, name)
+        for name in RUNTIME_FIELDS
+        if name not in KEPT_UNLESS_GIVEN or getattr(config, name) != _default(name)
+    }
+    merged = TrainConfig(**{**old.__dict__, **runtime})
+    if config.data == _default("data") and isinstance(old.data, str):
+        if old.data == IN_MEMORY:
+            raise ValueError(
+                f"the run in {config.out} trained on an in-memory DataBundle; pass it as data "
+                "to resume"
+            )
+        merged.data = old.data
+    if config.resume_epochs is not None:
+        merged.recipe = merged.recipe.replace(epochs=config.resume_epochs)
     return merged

@@ -1,0 +1,174 @@
+"""What a run tells its user, from the main process only: log lines, the progress bar, and
+the files ``metrics.jsonl`` (every epoch), ``summary.json`` and ``curves.png`` (at the end).
+
+Files are written with :mod:`effnet.files` (atomic, fsynced): a kill leaves the previous
+version, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from effnet.analysis.plots import plot_curves
+from effnet.files import write_json, write_text
+from effnet.train.distributed import DistInfo
+from effnet.train.setup import Run
+from effnet.train.state import RunState
+
+OUTPUTS = "classes.json, last.ckpt, metrics.jsonl, summary.json, curves.png"
+
+
+class ProgressBar:
+    """A tqdm bar over an epoch's optimizer steps, with the running loss, accuracy and
+    throughput; does nothing when off."""
+
+    def __init__(self, *, total: int, initial: int, desc: str, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                desc=desc,
+                leave=False,
+                dynamic_ncols=True,
+                mininterval=1.0,
+                file=sys.stderr,
+            )
+
+    def update(self, partial: dict[str, float], images_per_second: float) -> None:
+        """One step done: show the epoch's running ``partial`` sums and the throughput."""
+        if self.bar is None:
+            return
+        seen = max(partial["seen"], 1)
+        self.bar.set_postfix(
+            loss=f"{partial['loss'] / seen:.3f}",
+            acc=f"{100 * partial['correct'] / seen:.1f}",
+            img_s=f"{images_per_second:.0f}",
+            refresh=False,
+        )
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Reporter:
+    """Log lines and output files of one run; silent on every process but the main one."""
+
+    def __init__(self, info: DistInfo) -> None:
+        self.main = info.is_main
+
+    def log(self, *parts: object) -> None:
+        if self.main:
+            print(*parts, flush=True)
+
+    def progress_bar(self, run: Run, state: RunState) -> ProgressBar:
+        """The bar of the current epoch (with ``progress`` on)."""
+        cfg = run.config
+        return ProgressBar(
+            total=run.steps_per_epoch,
+            initial=state.micro_in_epoch // cfg.accum_steps,
+            desc=f"epoch {state.epoch + 1}/{cfg.recipe.epochs}",
+            enabled=self.main and cfg.progress,
+        )
+
+    def started(self, run: Run) -> None:
+        """The resume point (if any), the recipe, the model, the data and the run's setup."""
+        if run.resumed is not None:
+            self.log(
+                f"resumed from {run.out / 'last.ckpt'}: epoch {run.resumed.epoch}, "
+                f"step {run.resumed.step}"
+            )
+        recipe, spec, bundle = run.config.recipe, run.spec, run.bundle
+        self.log(recipe.describe())
+        n_params = sum(p.numel() for p in run.model.parameters())
+        minival = len(bundle.minival) if bundle.minival is not None else 0
+        val = len(bundle.val) if bundle.val is not None else 0
+        self.log(
+            f"model {spec.name} (width {spec.width:.3g}, depth {spec.depth:.3g}, "
+            f"{n_params / 1e6:.2f}M params) at {run.resolution}px, {len(run.classes)} classes; "
+            f"train {len(bundle.train)} / minival {minival} / val {val} images; "
+            f"lr {run.base_lr:.4g}, {run.steps_per_epoch} steps/epoch x {recipe.epochs} epochs, "
+            + (f"EMA decay {run.ema_decay:.5g}, " if run.ema is not None else "")
+            + f"{run.info.world_size} process(es) on {run.info.device}, {run.workers} loader "
+            f"worker(s), out {run.out}"
+        )
+        if bundle.skipped:
+            self.log(f"skipped {len(bundle.skipped)} unreadable image(s)")
+
+    def epoch(self, run: Run, state: RunState, record: dict[str, Any]) -> None:
+        """Rewrite ``metrics.jsonl`` with the history and print the epoch's line."""
+        if not self.main:
+            return
+        write_text(run.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
+        mv = record["minival_top1"]
+        mv_text = f"minival top1 {mv:.2f}%" if mv is not None else "no minival"
+        self.log(
+            f"epoch {state.epoch}/{run.config.recipe.epochs}: loss {record['train_loss']:.4f}, "
+            f"train top1 {record['train_top1']:.2f}%, {mv_text}, lr {record['lr']:.3g}, "
+            f"{record['images_per_second']:.0f} img/s, {record['seconds']:.1f}s"
+            + ("  *best" if state.best_epoch == state.epoch else "")
+        )
+
+    def stopped(self, run: Run, state: RunState) -> None:
+        """A stop request (Ctrl-C, SIGTERM, a callback) was honoured; how to go on."""
+        self.log(
+            f"stopped at epoch {state.epoch + 1}, step {state.step}: saved "
+            f"{run.out / 'last.ckpt'}; continue with: effnet train --resume --out {run.out}"
+        )
+
+    def finished(self, run: Run, state: RunState, summary: dict[str, Any]) -> None:
+        """Write ``summary.json`` (once, complete) and ``curves.png``; print where they are."""
+        if not self.main:
+            return
+        write_json(run.out / "summary.json", summary)
+        title = f"{run.spec.name}, {run.config.recipe.name} recipe"
+        plot_curves(state.history, run.out / "curves.png", title=title)
+        val = (
+            f"val top1 {summary['val_top1']:.2f}% / top5 {summary['val_top5']:.2f}% "
+            f"on {summary['val_images']} images"
+            if summary["val_top1"] is not None
+            else "no val split"
+        )
+        self.log(
+            f"done: {val}; best minival epoch {state.best_epoch}; "
+            f"{summary['images_per_second']:.0f} train img/s\n"
+            f"outputs in {run.out}/: best.safetensors ("
+            + ("EMA " if run.ema is not None else "")
+            + f"weights, best on minival), {OUTPUTS}"
+        )
+
+
+def summarize(
+    run: Run, state: RunState, val: dict[str, Any] | None, wall_seconds: float
+) -> dict[str, Any]:
+    """The contents of ``summary.json``: val accuracy of the minival-best weights (paper
+    §5.2), the run's length and throughput, and what was trained."""
+    return {
+        "val_top1": val["top1"] if val else None,
+        "val_top5": val["top5"] if val else None,
+        "val_images": val["n"] if val else 0,
+        "minival_top1": state.best_top1 if run.minival_loader is not None else None,
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "steps": state.step,
+        "images_per_second": (
+            state.train_images / state.train_seconds if state.train_seconds else 0.0
+        ),
+        "train_seconds": state.train_seconds,
+        "wall_seconds": wall_seconds,
+        "skipped_images": len(run.bundle.skipped),
+        "skipped_steps": state.skipped_steps,
+        "model": run.spec.name,
+        "params": sum(p.numel() for p in run.model.parameters()),
+        "resolution": run.resolution,
+        "eval_crop": run.eval_crop,
+        "classes": len(run.classes),
+        "recipe": run.config.recipe.name,
+        "processes": run.info.world_size,
+    }

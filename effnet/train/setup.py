@@ -1,0 +1,312 @@
+"""Everything a run needs before its first step, built from a :class:`TrainConfig`.
+
+:func:`build_run` takes the steps in order: the config (a resumed run's saved settings), the
+network spec (or pretrained weights), the data (rank 0 first: caches are created once), the
+model, the loaders, the optimization (paper §5.2: optimizer, per-step LR schedule, weight EMA,
+label-smoothed loss) and, when resuming, the saved states. The random number generators are
+seeded at the start and reseeded per process at the end, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.swa_utils import AveragedModel
+from torch.utils.data import DataLoader
+
+from effnet.data.build import DataBundle, build_datasets
+from effnet.data.transforms import eval_crop_fraction
+from effnet.models.network import Network
+from effnet.models.spec import NetworkSpec
+from effnet.train import build, checkpoint
+from effnet.train.config import TrainConfig, restore_config
+from effnet.train.distributed import DistInfo, barrier
+from effnet.train.ema import build_ema, effective_decay
+from effnet.train.evaluate import amp_dtype
+from effnet.train.loaders import default_workers, eval_loader, train_loader
+from effnet.train.optim import build_optimizer, param_groups
+from effnet.train.schedule import build_schedule, build_scheduler, scaled_lr
+from effnet.train.state import CKPT_FORMAT, RunState
+
+
+@dataclass
+class Run:
+    """A run ready to train: what :func:`build_run` returns.
+
+    ``net`` is what the loop calls (``model`` wrapped in DDP and/or ``torch.compile``);
+    ``resumed`` is the state restored from ``last.ckpt`` (``None`` for a new run).
+    """
+
+    config: TrainConfig
+    info: DistInfo
+    spec: NetworkSpec
+    out: Path
+    bundle: DataBundle
+    classes: list[str]
+    resolution: int
+    eval_crop: float
+    model: Network
+    net: nn.Module
+    amp_dtype: torch.dtype | None
+    workers: int
+    train_loader: DataLoader
+    minival_loader: DataLoader | None
+    steps_per_epoch: int
+    base_lr: float
+    optimizer: Optimizer
+    scheduler: LRScheduler
+    ema: AveragedModel | None
+    ema_decay: float
+    scaler: torch.amp.GradScaler | None
+    criterion: nn.Module
+    resumed: RunState | None = None
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights evaluated and kept: the EMA's, else the raw ones."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def checkpoint(self, state: RunState) -> dict[str, Any]:
+        """The ``last.ckpt`` dict: settings, architecture, every state, and ``state``'s
+        fields at the top level (the layout of effnet 0.1, ``"format": 1``)."""
+        return {
+            "format": CKPT_FORMAT,
+            "config": self.config.to_dict(),
+            "spec": self.spec.to_json(),
+            "num_classes": self.model.num_classes,
+            "padding": self.model.padding,
+            "bn_eps": self.model.bn_eps,
+            "classes": self.classes,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            **state.to_dict(),
+            "rng": checkpoint.rng_state(),
+        }
+
+
+class _Loaders(NamedTuple):
+    workers: int
+    train: DataLoader
+    minival: DataLoader | None
+    steps_per_epoch: int
+
+
+class _Optimization(NamedTuple):
+    base_lr: float
+    optimizer: Optimizer
+    scheduler: LRScheduler
+    ema: AveragedModel | None
+    ema_decay: float
+    criterion: nn.Module
+    scaler: torch.amp.GradScaler | None
+
+
+def build_run(config: TrainConfig, info: DistInfo) -> Run:
+    """Build the run ``config`` asks for on this process (see the module docstring)."""
+    cfg, ckpt = _config(config)
+    checkpoint.seed_everything(cfg.seed)
+    spec, pretrained = _spec(cfg, ckpt)
+    resolution = int(cfg.recipe.resolution or spec.resolution)
+    eval_crop = eval_crop_fraction(resolution, cfg.recipe.eval_crop)
+    bundle = _data(cfg, info, resolution, eval_crop)
+    classes = list(bundle.classes)
+    model, head = build.run_model(cfg, spec, len(classes), saved=ckpt, pretrained=pretrained)
+    out = _out_dir(cfg, info, model.spec.name)
+    model.to(info.device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    dtype = amp_dtype(cfg.amp, info.device)
+    loaders = _loaders(cfg, info, bundle)
+    opt = _optimization(cfg, model, head, loaders.steps_per_epoch, dtype)
+    run = Run(
+        config=cfg,
+        info=info,
+        spec=model.spec,
+        out=out,
+        bundle=bundle,
+        classes=classes,
+        resolution=resolution,
+        eval_crop=eval_crop,
+        model=model,
+        net=_wrap(model, cfg, info),
+        amp_dtype=dtype,
+        workers=loaders.workers,
+        train_loader=loaders.train,
+        minival_loader=loaders.minival,
+        steps_per_epoch=loaders.steps_per_epoch,
+        **opt._asdict(),
+    )
+    if ckpt is not None:
+        run.resumed = _resume(run, ckpt)
+    else:  # per-rank dropout and augmentation streams
+        checkpoint.seed_everything(cfg.seed + 1000 * info.rank)
+    return run
+
+
+def _config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """``config`` checked, or, when resuming, the saved run's (and its checkpoint)."""
+    ckpt = None
+    if config.resume:
+        if not config.out:
+            raise ValueError("--resume needs --out DIR (the run folder holding last.ckpt)")
+        ckpt = checkpoint.load_checkpoint(Path(config.out) / "last.ckpt")
+        config = restore_config(config, ckpt["config"])
+    config.validate()
+    return config, ckpt
+
+
+def _spec(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> tuple[NetworkSpec, Network | None]:
+    """The architecture: the checkpoint's, the pretrained weights' (loaded, returned too), or
+    the config's model at the recipe's resolution."""
+    if ckpt is not None:
+        return NetworkSpec.from_json(ckpt["spec"]), None
+    if cfg.init_from:
+        pretrained = build.load_init(
+            cfg.init_from,
+            source=cfg.init_source,
+            model_name=cfg.model if isinstance(cfg.model, str) else None,
+        )
+        return pretrained.spec, pretrained
+    return build.resolve_spec(cfg.model, cfg.recipe.resolution), None
+
+
+def _data(cfg: TrainConfig, info: DistInfo, resolution: int, eval_crop: float) -> DataBundle:
+    """The data bundle; rank 0 builds it first (the demo set and caches are created once)."""
+    if not info.is_main:
+        barrier(info)
+    if isinstance(cfg.data, str):
+        minival: float | int = int(cfg.minival_size) if cfg.minival_size >= 1 else cfg.minival_size
+        bundle = build_datasets(
+            cfg.data,
+            resolution=resolution,
+            minival_size=minival,
+            augment=cfg.recipe.augment,
+            seed=cfg.seed,
+            strict=cfg.strict,
+            crop_scale=cfg.recipe.crop_scale,
+            eval_crop=eval_crop,
+        )
+    else:
+        bundle = cfg.data
+    if info.is_main:
+        barrier(info)
+    return bundle
+
+
+def _out_dir(cfg: TrainConfig, info: DistInfo, name: str) -> Path:
+    """The run folder; every process agrees on rank 0's (one timestamp)."""
+    out = cfg.run_dir(name)
+    if info.enabled:
+        holder = [str(out)]
+        dist.broadcast_object_list(holder, src=0)
+        out = Path(holder[0])
+    return out
+
+
+def _loaders(cfg: TrainConfig, info: DistInfo, bundle: DataBundle) -> _Loaders:
+    """Training loader (``batch_size / (processes x accum_steps)`` per micro-batch) and the
+    minival one."""
+    workers = cfg.workers if cfg.workers is not None else default_workers(info.device)
+    batch, world = cfg.recipe.batch_size, info.world_size
+    per_proc, rem = divmod(batch, world * cfg.accum_steps)
+    if rem or per_proc < 1:
+        raise ValueError(
+            f"batch size {batch} must be a multiple of processes ({world}) x "
+            f"accum steps ({cfg.accum_steps})"
+        )
+    train = train_loader(
+        bundle.train, batch_size=per_proc, info=info, seed=cfg.seed, workers=workers
+    )
+    minival = None
+    if bundle.minival is not None and len(bundle.minival):
+        minival = eval_loader(
+            bundle.minival, batch_size=cfg.eval_batch_size, info=info, workers=min(workers, 1)
+        )
+    train.sampler.set_epoch(0)  # type: ignore[attr-defined]
+    steps = len(train) // cfg.accum_steps
+    if steps < 1:
+        raise ValueError(
+            f"{len(bundle.train)} training images are fewer than one step needs "
+            f"({batch} per step); lower --batch-size"
+        )
+    return _Loaders(workers, train, minival, steps)
+
+
+def _optimization(
+    cfg: TrainConfig,
+    model: Network,
+    head: set[int] | None,
+    steps_per_epoch: int,
+    dtype: torch.dtype | None,
+) -> _Optimization:
+    """Optimizer, per-step LR schedule, weight EMA, loss and fp16 scaler (paper §5.2)."""
+    recipe = cfg.recipe
+    base_lr = cfg.lr if cfg.lr is not None else scaled_lr(recipe.lr_per_256, recipe.batch_size)
+    groups = param_groups(
+        model,
+        recipe.weight_decay,
+        head_params=head,
+        backbone_lr_scale=recipe.backbone_lr_scale if head else 1.0,
+    )
+    optimizer = build_optimizer(recipe.optimizer, groups, base_lr)
+    schedule = build_schedule(
+        recipe.schedule,
+        steps_per_epoch=steps_per_epoch,
+        epochs=recipe.epochs,
+        warmup_epochs=recipe.warmup_epochs,
+        decay_epochs=recipe.decay_epochs,
+        decay_rate=recipe.decay_rate,
+    )
+    total_steps = steps_per_epoch * recipe.epochs
+    ema_decay = 0.0
+    if recipe.ema_decay > 0:
+        ema_decay = effective_decay(recipe.ema_decay, total_steps, recipe.ema_horizon_fraction)
+    return _Optimization(
+        base_lr=base_lr,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, schedule),
+        ema=build_ema(model, ema_decay) if ema_decay > 0 else None,
+        ema_decay=ema_decay,
+        criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
+        scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None,
+    )
+
+
+def _wrap(model: nn.Module, cfg: TrainConfig, info: DistInfo) -> nn.Module:
+    """``model`` in DDP (several processes) and ``torch.compile`` (if asked)."""
+    net = model
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        dev = info.device
+        net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    return net
+
+
+def _resume(run: Run, ckpt: dict[str, Any]) -> RunState:
+    """Load the saved states into ``run``'s objects and the RNGs; the saved progress."""
+    run.model.load_state_dict(ckpt["model"])
+    if run.ema is not None and ckpt["ema"] is not None:
+        run.ema.load_state_dict(ckpt["ema"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    if run.scaler is not None and ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
+    state = RunState.from_dict(ckpt)
+    if run.info.world_size == 1:
+        checkpoint.set_rng_state(ckpt["rng"])
+    else:  # the saved RNG state is rank 0's: derive a fresh stream per process and step
+        checkpoint.seed_everything(run.config.seed + 1000 * run.info.rank + 7919 * state.step)
+    return state
