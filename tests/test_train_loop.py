@@ -307,3 +307,23 @@ def test_resume_refuses_other_run_settings_naming_each():
 def test_config_choices_are_checked(change, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**change).validate()
+
+
+@pytest.mark.parametrize("given_crop, expected_crop", [(None, 0.5), (0.75, 0.75)])
+def test_finetune_uses_the_geometry_stored_with_its_weights(
+    folder, tmp_path, given_crop, expected_crop
+):
+    from effnet.train.distributed import DistInfo
+    from effnet.train.setup import build_run
+
+    weights = tmp_path / "init.safetensors"
+    model = load_weights(LEGACY / "best.safetensors")
+    effnet.save_weights(model, weights, metadata={"train_resolution": "40", "eval_crop": "0.5"})
+    recipe = SMALL.replace(epochs=1, batch_size=8)
+    recipe = dataclasses.replace(recipe, resolution=None, eval_crop=given_crop)
+    cfg = TrainConfig(
+        data=str(folder), out=str(tmp_path / "run"), init_from=str(weights), recipe=recipe,
+        workers=0, progress=False, minival_size=0.2,
+    )  # fmt: skip
+    run = build_run(cfg, DistInfo())
+    assert (run.resolution, run.eval_crop) == (40, expected_crop)

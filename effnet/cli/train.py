@@ -177,8 +177,10 @@ def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
         recipe = TrainConfig.recipe
     else:
         recipe = get_recipe(args.recipe or ("small" if args.model is None or finetune else "paper"))
-        if finetune and args.resolution is None and not args.resume:
-            recipe = dataclasses.replace(recipe, epochs=10, resolution=None)  # the model's own
+        if finetune and not args.resume:  # the weights' own geometry unless given
+            recipe = dataclasses.replace(recipe, eval_crop=None)
+            if args.resolution is None:
+                recipe = dataclasses.replace(recipe, epochs=10, resolution=None)
     return recipe.replace(
         epochs=None if args.resume else args.epochs,
         batch_size=args.batch_size,

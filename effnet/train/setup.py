@@ -1,10 +1,11 @@
 """Everything a run needs before its first step, built from a :class:`TrainConfig`.
 
 :func:`build_run` takes the steps in order: the config (a resumed run's saved settings), the
-network spec (or pretrained weights), the data (rank 0 first: caches are created once), the
-model, the loaders, the optimization (paper §5.2: optimizer, per-step LR schedule, weight EMA,
-label-smoothed loss) and, when resuming, the saved states. The random number generators are
-seeded at the start and reseeded per process at the end, so a run is reproducible.
+network spec (or pretrained weights, whose stored resolution and eval crop apply unless the recipe
+sets its own, as in ``eval`` and ``predict``), the data (rank 0 first: caches are created once),
+the model, the loaders, the optimization (paper §5.2: optimizer, per-step LR schedule, weight EMA,
+label-smoothed loss) and, when resuming, the saved states. The random number generators are seeded
+at the start and reseeded per process at the end, so a run is reproducible.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from effnet.data.build import DataBundle, build_datasets
 from effnet.data.transforms import eval_crop_fraction
+from effnet.models.loading import stored_eval_settings
 from effnet.models.network import Network
 from effnet.models.spec import NetworkSpec
 from effnet.train import build, checkpoint
@@ -116,8 +118,9 @@ def build_run(config: TrainConfig, info: DistInfo) -> Run:
     cfg, ckpt = _config(config)
     checkpoint.seed_everything(cfg.seed)
     spec, pretrained = _spec(cfg, ckpt)
-    resolution = int(cfg.recipe.resolution or spec.resolution)
-    eval_crop = eval_crop_fraction(resolution, cfg.recipe.eval_crop)
+    stored_res, stored_crop = stored_eval_settings(cfg.init_from) if cfg.init_from else (None, None)
+    resolution = int(cfg.recipe.resolution or stored_res or spec.resolution)
+    eval_crop = eval_crop_fraction(resolution, cfg.recipe.eval_crop or stored_crop)
     bundle = _data(cfg, info, resolution, eval_crop)
     classes = list(bundle.classes)
     model, head = build.run_model(cfg, spec, len(classes), saved=ckpt, pretrained=pretrained)
