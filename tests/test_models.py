@@ -7,7 +7,7 @@ import torch
 import effnet
 from effnet.models.layers import DropPath, same_padding
 
-# facts §6: exact parameter counts with 1000 classes (torchvision / official code)
+# exact parameter counts with 1000 classes (torchvision; the official code's released checkpoints)
 PARAMS = {
     "efficientnet_b0": 5_288_548,
     "efficientnet_b1": 7_794_184,
@@ -21,7 +21,7 @@ PARAMS = {
     "mobilenet_v2": 3_504_872,
     "resnet50": 25_557_032,
 }
-# facts §6: GMACs at the native resolution, counted on torchvision's models
+# GMACs at the native resolution, counted on torchvision's models
 GMACS = {
     "efficientnet_b0": 0.386,
     "efficientnet_b1": 0.687,

@@ -1,4 +1,5 @@
-"""The official rounding rules and the resulting widths/depths (facts §4, §5)."""
+"""The official rounding rules (``round_filters`` / ``round_repeats`` in the official
+``efficientnet_model.py``) and the resulting widths/depths."""
 
 import pytest
 
@@ -6,7 +7,7 @@ import effnet
 from effnet.models.plan import plan_network
 from effnet.models.rounding import round_filters, round_repeats
 
-# facts §5: stem, stage outputs, repeats per stage, head
+# stem, stage outputs, repeats per stage, head of B0..B7 (the official code's models)
 TABLE = {
     "b0": (32, [16, 24, 40, 80, 112, 192, 320], [1, 2, 2, 3, 3, 4, 1], 1280),
     "b1": (32, [16, 24, 40, 80, 112, 192, 320], [2, 3, 3, 4, 4, 5, 2], 1280),
