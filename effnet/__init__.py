@@ -12,6 +12,7 @@ the names most users need.
 from effnet import compat
 from effnet.analysis.profile import count_macs, count_params, measure_latency
 from effnet.deploy.inference import optimize_for_inference
+from effnet.models.backbones import backbone_with_fpn, segmentation_backbone
 from effnet.models.compound import compound, scale
 from effnet.models.convert import load_pretrained
 from effnet.models.create import create_model
@@ -32,6 +33,7 @@ __all__ = [
     "NetworkSpec",
     "StageSpec",
     "WeightsMismatchError",
+    "backbone_with_fpn",
     "compound",
     "count_macs",
     "count_params",
@@ -46,6 +48,7 @@ __all__ = [
     "round_repeats",
     "save_weights",
     "scale",
+    "segmentation_backbone",
 ]
 
 compat.install()

@@ -13,10 +13,13 @@ from typing import Literal, get_args
 BlockKind = Literal["mbconv", "dwsep", "bottleneck"]
 #: Activations (Swish = SiLU in EfficientNet, paper §4).
 Activation = Literal["silu", "relu", "relu6"]
+#: How a network's head conv width follows the width multiplier: always (EfficientNet), only
+#: upwards (MobileNetV2), or never (EfficientNet-Lite's ``fix_head_stem``).
+HeadScaling = Literal["always", "up_only", "never"]
 #: Convolution padding: PyTorch's symmetric one, or TensorFlow's "SAME".
 Padding = Literal["symmetric", "same"]
 #: Libraries whose weight layouts :func:`effnet.load_pretrained` reads.
-Source = Literal["effnet", "torchvision", "timm", "timm_tf"]
+Source = Literal["effnet", "torchvision", "timm", "timm_tf", "efficientnet_pytorch"]
 #: Optimizers of a recipe (``rmsprop_tf`` is the paper's, §5.2).
 OptimizerName = Literal["rmsprop_tf", "adamw", "sgd"]
 #: Learning-rate schedules (``staircase`` is the paper's, §5.2).
@@ -31,6 +34,11 @@ AmpMode = Literal["bf16", "fp16"]
 DeviceName = Literal["cpu", "cuda"]
 #: Class activation map methods (Zhou et al. 2016; Grad-CAM, Selvaraju et al. 2017).
 CamMethod = Literal["cam", "gradcam"]
+#: BatchNorm of a detection / segmentation backbone: torchvision's FrozenBatchNorm2d, or trained.
+BackboneNorm = Literal["frozen", "batch"]
+#: Levels a feature pyramid adds above its last: max-pooled (Faster R-CNN), P6 and P7
+#: (RetinaNet, FCOS), or none.
+FpnExtra = Literal["maxpool", "p6p7", "none"]
 #: File formats of ``effnet export``.
 ExportFormat = Literal["onnx", "torchscript", "exported"]
 

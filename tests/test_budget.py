@@ -86,3 +86,11 @@ def test_generous_budget_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> No
     m = solve_budget("mobilenet_v1", max_params=1e12).measurement
     assert m.phi == 2.0
     assert torch.get_num_threads() >= 1
+
+
+def test_lite_is_a_base_for_the_solver() -> None:
+    r = solve_budget("efficientnet_lite0", max_params=4e6, tol=1 / 8)
+    m = r.measurement
+    assert m.params <= 4e6 and m.phi < 0
+    assert r.spec.scale_head == "never" and r.spec.fixed_depth_stages == (0, 6)
+    assert spec_cost(effnet.compound("efficientnet_lite0", m.phi + 1 / 8))[0] > 4e6

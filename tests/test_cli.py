@@ -32,6 +32,12 @@ def test_profile_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert rows[0]["latency_ms"] > 0
 
 
+def test_profile_takes_lite(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "--models", "efficientnet_lite4", "--no-latency", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["params"] == 13_006_568 and row["resolution"] == 300
+
+
 def test_profile_table_default_lists_b0_to_b7(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profile", "--no-latency"]) == 0
     out = capsys.readouterr().out

@@ -17,19 +17,22 @@ def test_onnx_matches_eager(tmp_path: Path, padding: str) -> None:
     randomize_batchnorm(model)
     path = export_model(model, tmp_path / "m.onnx", format="onnx", resolution=64)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = torch.randn(3, 3, 64, 64)  # a batch size other than the one traced
-    got = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
-    with torch.no_grad():
-        assert (got - model(x)).abs().max().item() <= 1e-4
+    # a batch size other than the one traced; with symmetric padding, other sides too
+    sizes = [(64, 64), (96, 80)] if padding == "symmetric" else [(64, 64)]
+    for h, w in sizes:
+        x = torch.randn(3, 3, h, w)
+        got = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+        with torch.no_grad():
+            assert (got - model(x)).abs().max().item() <= 1e-4
 
 
 def test_torch_export_round_trips(tmp_path: Path) -> None:
     model = effnet.create_model("mobilenet_v2", num_classes=5).eval()
     path = export_model(model, tmp_path / "m.pt2", format="exported", resolution=48)
     loaded = torch.export.load(str(path)).module()
-    x = torch.randn(2, 3, 48, 48)
-    with torch.no_grad():
-        assert torch.allclose(loaded(x), model(x), atol=1e-5)
+    for x in (torch.randn(2, 3, 48, 48), torch.randn(5, 3, 64, 40)):  # dynamic batch and size
+        with torch.no_grad():
+            assert torch.allclose(loaded(x), model(x), atol=1e-5)
 
 
 def test_unknown_format(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@ registered model."""
 
 import pytest
 import torch
+from torch import nn
 
 import effnet
-from effnet.models.layers import DropPath, same_padding
+from effnet.models.layers import DropPath, SqueezeExcite, same_padding
 
 # exact parameter counts with 1000 classes (torchvision; the official code's released checkpoints)
 PARAMS = {
@@ -17,6 +18,13 @@ PARAMS = {
     "efficientnet_b5": 30_389_784,
     "efficientnet_b6": 43_040_704,
     "efficientnet_b7": 66_347_960,
+    # EfficientNet-Lite (official efficientnet_lite_builder.py); timm's efficientnet_liteN and
+    # tf_efficientnet_liteN have exactly these counts
+    "efficientnet_lite0": 4_652_008,
+    "efficientnet_lite1": 5_416_680,
+    "efficientnet_lite2": 6_092_072,
+    "efficientnet_lite3": 8_197_096,
+    "efficientnet_lite4": 13_006_568,
     # torchvision's mobilenet_v2 and resnet50 have exactly these counts
     "mobilenet_v2": 3_504_872,
     "resnet50": 25_557_032,
@@ -51,6 +59,16 @@ def test_every_efficientnet_variant_is_registered() -> None:
     names = effnet.list_models()
     for i in range(8):
         assert f"efficientnet_b{i}" in names
+    for i in range(5):
+        assert f"efficientnet_lite{i}" in names
+
+
+def test_lite_has_no_se_and_relu6_everywhere() -> None:
+    model = effnet.create_model("efficientnet_lite2")
+    assert not [m for m in model.modules() if isinstance(m, SqueezeExcite)]
+    acts = {type(m) for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6, nn.SiLU))}
+    assert acts == {nn.ReLU6}
+    assert model.dropout.p == 0.3 and model.spec.resolution == 260
 
 
 @pytest.mark.parametrize("name", SMALL_GRAD_MODELS)

@@ -75,6 +75,10 @@ def test_accuracy_points_from_runs_and_eval_json(tmp_path: Path) -> None:
     other = tmp_path / "b0.json"
     other.write_text(json.dumps({"model": "efficientnet_b0", "top1": 77.1}))
     assert load_accuracy_point(other).params == 5_288_548
+    lite = tmp_path / "lite.json"
+    lite.write_text(json.dumps({"model": "efficientnet_lite2", "top1": 77.6}))
+    assert load_accuracy_point(lite).family == "efficientnet_lite"  # not one with the B's
+    assert load_accuracy_point(lite).params == 6_092_072
     given = tmp_path / "given.json"
     given.write_text(
         json.dumps({"model": "x_b1", "top1": 1.0, "macs": 10, "params": 20, "family": "mine"})

@@ -1,9 +1,12 @@
 """The official rounding rules (``round_filters`` / ``round_repeats`` in the official
 ``efficientnet_model.py``) and the resulting widths/depths."""
 
+import json
+
 import pytest
 
 import effnet
+from effnet.analysis.cost import model_cost
 from effnet.models.plan import plan_network
 from effnet.models.rounding import round_filters, round_repeats
 
@@ -17,6 +20,13 @@ TABLE = {
     "b5": (48, [24, 40, 64, 128, 176, 304, 512], [3, 5, 5, 7, 7, 9, 3], 2048),
     "b6": (56, [32, 40, 72, 144, 200, 344, 576], [3, 6, 6, 8, 8, 11, 3], 2304),
     "b7": (64, [32, 48, 80, 160, 224, 384, 640], [4, 7, 7, 10, 10, 13, 4], 2560),
+    # Lite0..4 (official efficientnet_lite_builder.py, fix_head_stem=True): stem, head and the
+    # first and last stages' repeats stay as in B0; the other stages scale as in B0..B4
+    "lite0": (32, [16, 24, 40, 80, 112, 192, 320], [1, 2, 2, 3, 3, 4, 1], 1280),
+    "lite1": (32, [16, 24, 40, 80, 112, 192, 320], [1, 3, 3, 4, 4, 5, 1], 1280),
+    "lite2": (32, [16, 24, 48, 88, 120, 208, 352], [1, 3, 3, 4, 4, 5, 1], 1280),
+    "lite3": (32, [24, 32, 48, 96, 136, 232, 384], [1, 3, 3, 5, 5, 6, 1], 1280),
+    "lite4": (32, [24, 32, 56, 112, 160, 272, 448], [1, 4, 4, 6, 6, 8, 1], 1280),
 }
 
 
@@ -78,3 +88,41 @@ def test_bad_multipliers_are_rejected() -> None:
 def test_spec_json_round_trip() -> None:
     spec = effnet.compound("mobilenet_v2", 0.7)
     assert effnet.NetworkSpec.from_json(spec.to_json()) == spec
+
+
+def test_spec_json_round_trip_keeps_lite_fields() -> None:
+    spec = effnet.compound("efficientnet_lite2", 0.5)
+    again = effnet.NetworkSpec.from_json(spec.to_json())
+    assert again == spec and again.fixed_depth_stages == (0, 6) and not again.scale_stem
+
+
+def test_spec_json_written_before_the_lite_fields_still_loads() -> None:
+    data = json.loads(effnet.get_spec("efficientnet_b3").to_json())
+    del data["scale_stem"], data["fixed_depth_stages"]
+    assert effnet.NetworkSpec.from_json(json.dumps(data)) == effnet.get_spec("efficientnet_b3")
+
+
+def test_bad_lite_fields_are_rejected() -> None:
+    lite = effnet.get_spec("efficientnet_lite0")
+    with pytest.raises(ValueError, match="fixed_depth_stages"):
+        lite.replace(fixed_depth_stages=(7,))
+    with pytest.raises(ValueError, match="scale_head"):
+        lite.replace(scale_head="sometimes")
+
+
+def test_lite_is_a_base_like_any_other() -> None:
+    """Scaling Lite0 by Lite3's multipliers gives Lite3, and compound scaling keeps the stem,
+    the head and the first and last stages' repeats (fix_head_stem)."""
+    lite3 = effnet.get_spec("efficientnet_lite3")
+    scaled = effnet.scale("efficientnet_lite0", width=1.2, depth=1.4, resolution=280 / 224)
+    assert plan_network(scaled) == plan_network(lite3)
+    ours, theirs = model_cost(scaled), model_cost(lite3)
+    assert (ours.params, ours.macs) == (theirs.params, theirs.macs)
+    assert ours.params == 8_197_096
+    for phi in (-2.0, 3.0):
+        spec = effnet.compound("efficientnet_lite0", phi)
+        plan = plan_network(spec)
+        assert plan.stem_channels == 32 and plan.head_channels == 1280
+        repeats = [sum(1 for b in plan.blocks if b.stage == s) for s in range(7)]
+        assert repeats[0] == repeats[-1] == 1
+        assert (spec.width > 1) == (phi > 0) and (spec.depth > 1) == (phi > 0)

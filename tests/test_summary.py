@@ -18,6 +18,7 @@ from effnet.cli import main
     [
         ("efficientnet_b0", 64),
         ("efficientnet_b2", (64, 96)),
+        ("efficientnet_lite0", 64),
         ("mobilenet_v1", 64),
         ("mobilenet_v2", 72),
         ("resnet50", 64),
@@ -94,3 +95,14 @@ def test_cli_summary(capsys) -> None:
     assert cli(["summary", "efficientnet_b0", "--resolution", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("effnet summary: error:") for e in err)
+
+
+def test_cli_summary_of_a_scaled_lite(capsys) -> None:
+    assert main(["summary", "efficientnet_lite0", "--phi", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    spec = compound("efficientnet_lite0", 1)
+    table = summarize(spec)
+    assert data["total_params"] == table.total_params and data["total_macs"] == table.total_macs
+    assert data["resolution"] == [spec.resolution] * 2
+    assert table.rows[0].output_shape[0] == 32  # the stem is not scaled (fix_head_stem)
+    assert not any(r.kind.endswith("SE") for r in table.rows)

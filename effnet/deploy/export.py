@@ -12,12 +12,37 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effnet.models.layers import Conv2dSame
 from effnet.types import ExportFormat
 
 
 def example_input(model: nn.Module, resolution: int | None = None, batch: int = 1) -> torch.Tensor:
     res = resolution or model.spec.resolution
     return torch.randn(batch, getattr(model, "in_chans", 3), res, res)
+
+
+#: Smallest dynamic side: below 33 px the final map of a stride-32 network is 1x1, a case torch
+#: specialises on, so a dynamic range must start above it.
+MIN_DYNAMIC_SIDE = 33
+
+
+def dynamic_shapes(
+    model: nn.Module, *, batch: bool = True, size: bool | None = None, traced_side: int = 224
+) -> dict[str, dict[int, torch.export.Dim]] | None:
+    """``dynamic_shapes`` for :func:`torch.export.export` of ``model``'s input ``x``: a dynamic
+    batch, and dynamic height and width (``size``; default: unless the model uses TF "SAME"
+    padding, whose padding depends on the input size and is resolved at export time, or the
+    example traced, of side ``traced_side``, is below :data:`MIN_DYNAMIC_SIDE`)."""
+    if size is None:
+        same = any(isinstance(m, Conv2dSame) for m in model.modules())
+        size = not same and traced_side >= MIN_DYNAMIC_SIDE
+    dims: dict[int, torch.export.Dim] = {}
+    if batch:
+        dims[0] = torch.export.Dim("batch", min=1, max=1024)
+    if size:
+        dims[2] = torch.export.Dim("height", min=MIN_DYNAMIC_SIDE, max=4096)
+        dims[3] = torch.export.Dim("width", min=MIN_DYNAMIC_SIDE, max=4096)
+    return {"x": dims} if dims else None
 
 
 def export_model(
@@ -27,20 +52,24 @@ def export_model(
     format: ExportFormat = "onnx",
     resolution: int | None = None,
     dynamic_batch: bool = True,
+    dynamic_size: bool | None = None,
 ) -> Path:
     """Write ``model`` (in eval mode) to ``path`` in the given format; returns the path.
 
-    ``onnx`` uses the ``torch.export``-based exporter (opset 18, dynamic batch axis),
-    ``torchscript`` traces the model, ``exported`` saves a :func:`torch.export.export`
-    program (``.pt2``) loadable with :func:`torch.export.load`.
+    ``onnx`` uses the ``torch.export``-based exporter (opset 18), ``torchscript`` traces the
+    model, ``exported`` saves a :func:`torch.export.export` program (``.pt2``) loadable with
+    :func:`torch.export.load`. ``onnx`` and ``exported`` have a dynamic batch axis
+    (``dynamic_batch``) and dynamic height and width (``dynamic_size``, see
+    :func:`dynamic_shapes`; default for models with symmetric padding).
     """
     model = model.eval()
     x = example_input(model, resolution, batch=2)
+    side = min(x.shape[-2:])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         if format == "onnx":
-            dims = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}} if dynamic_batch else None
+            dims = dynamic_shapes(model, batch=dynamic_batch, size=dynamic_size, traced_side=side)
             program = torch.onnx.export(
                 model,
                 (x,),
@@ -55,7 +84,7 @@ def export_model(
         elif format == "torchscript":
             torch.jit.trace(model, x).save(str(path))
         elif format == "exported":
-            dims = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}} if dynamic_batch else None
+            dims = dynamic_shapes(model, batch=dynamic_batch, size=dynamic_size, traced_side=side)
             torch.export.save(torch.export.export(model, (x,), dynamic_shapes=dims), str(path))
         else:
             raise ValueError(

@@ -3,6 +3,7 @@
 weights files in and out.
 
 Dependency order inside: spec -> rounding / variants -> zoo -> registry -> compound;
-layers -> lean / blocks -> plan -> network -> weights -> convert / create -> class_names ->
-loading. The names most users need are re-exported by the :mod:`effnet` facade.
+layers -> lean / blocks -> plan -> network -> weights -> efficientnet_pytorch_keys ->
+convert / create -> class_names -> loading. The names most users need are re-exported by the
+:mod:`effnet` facade.
 """

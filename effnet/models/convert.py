@@ -1,7 +1,10 @@
-"""State dicts made by other libraries: torchvision's and timm's EfficientNets.
+"""State dicts made by other libraries: torchvision's, timm's and ``efficientnet_pytorch``'s
+EfficientNets.
 
 :func:`load_pretrained` builds the model configured like the source (BN eps, padding) and
-translates the source's keys to effnet's (:func:`convert_by_layout`).
+translates the source's keys to effnet's: in order for torchvision and timm
+(:func:`convert_by_layout`), by name for ``efficientnet_pytorch``
+(:mod:`effnet.models.efficientnet_pytorch_keys`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effnet.models.efficientnet_pytorch_keys import (
+    CLASSIFIER_WEIGHT,
+    convert_efficientnet_pytorch,
+)
 from effnet.models.network import Network
 from effnet.models.registry import get_spec
 from effnet.models.weights import (
@@ -25,10 +32,13 @@ from effnet.models.weights import (
 from effnet.types import Source, check_choice
 
 #: How each source builds its EfficientNets: (BN eps, padding). torchvision uses eps 1e-3 from
-#: B5 on; timm's ``tf_`` models are ports of the official TF weights (TF "SAME" padding).
+#: B5 on; timm's ``tf_`` models are ports of the official TF weights (TF "SAME" padding), and
+#: so are ``efficientnet_pytorch``'s (its ``Conv2dStaticSamePadding``, ``batch_norm_epsilon``
+#: 1e-3). timm's Lite models use the same values as its B-series.
 _SOURCE_CONFIG: dict[str, tuple[float, str]] = {
     "timm": (1e-5, "symmetric"),
     "timm_tf": (1e-3, "same"),
+    "efficientnet_pytorch": (1e-3, "same"),
 }
 _TORCHVISION_EPS_1E3 = {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
 
@@ -68,7 +78,9 @@ def convert_by_layout(model: nn.Module, state: StateDict) -> dict[str, torch.Ten
 
 
 def _num_classes(state: StateDict, source: str) -> int:
-    key = {"torchvision": "classifier.1.weight"}.get(source, "classifier.weight")
+    key = {"torchvision": "classifier.1.weight", "efficientnet_pytorch": CLASSIFIER_WEIGHT}.get(
+        source, "classifier.weight"
+    )
     if key not in state:
         raise WeightsMismatchError(f"no classifier weight {key!r} in the {source} state dict")
     return int(state[key].shape[0])
@@ -80,11 +92,17 @@ def load_pretrained(
     *,
     source: Source = "effnet",
 ) -> Network:
-    """Build ``name`` and load weights made by effnet, torchvision or timm; returns eval mode.
+    """Build ``name`` and load weights made by effnet, torchvision, timm or
+    ``efficientnet_pytorch``; returns eval mode.
 
     The model is configured like the source (BN eps, padding) so that it gives the same
-    logits: torchvision's ``efficientnet_bN``, timm's ``efficientnet_bN`` and timm's
-    ``tf_efficientnet_bN`` (ports of the official weights: TF "SAME" padding, eps 1e-3).
+    logits: torchvision's ``efficientnet_bN``, timm's ``efficientnet_bN`` /
+    ``efficientnet_liteN``, timm's ``tf_efficientnet_bN`` / ``tf_efficientnet_liteN`` (ports of
+    the official weights: TF "SAME" padding, eps 1e-3), and ``efficientnet_pytorch``'s
+    ``efficientnet-bN`` / ``efficientnet_lite_pytorch``'s ``efficientnet-liteN`` (TF "SAME"
+    padding, eps 1e-3). Those two pad for one image size fixed when the model is built (its
+    native resolution by default); effnet pads each input as TF does, which is the same at
+    that size.
     """
     check_choice(Source, source, "source")
     if source == "effnet" and not isinstance(weights, Mapping):
@@ -105,5 +123,9 @@ def load_pretrained(
         padding=padding,
         bn_eps=eps,  # type: ignore[arg-type]
     )
-    model.load_state_dict(convert_by_layout(model, state), strict=True)
+    if source == "efficientnet_pytorch":
+        converted = convert_efficientnet_pytorch(model, state)
+    else:
+        converted = convert_by_layout(model, state)
+    model.load_state_dict(converted, strict=True)
     return model.eval()

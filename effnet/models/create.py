@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -24,6 +25,7 @@ def create_model(
     drop_path_rate: float | None = None,
     padding: Padding = "symmetric",
     features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     bn_eps: float = 1e-3,
     memory_efficient: bool = False,
 ) -> nn.Module:
@@ -41,10 +43,14 @@ def create_model(
             in the official ``efficientnet_builder.py``).
         padding: ``"symmetric"`` or TF ``"same"``.
         features_only: return a :class:`FeatureNetwork` giving maps at strides 2..32.
+        out_indices: with ``features_only``, the levels to return (indices into
+            ``model.feature_info``; default all).
         bn_eps: BatchNorm epsilon.
         memory_efficient: lean training by per-block activation checkpointing (see
             :mod:`effnet.models.lean`); same outputs, gradients and ``state_dict`` keys.
     """
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices selects feature levels: pass features_only=True with it")
     if weights is not None:
         model = load_weights(
             weights,
@@ -75,4 +81,4 @@ def create_model(
             bn_eps=bn_eps,
             memory_efficient=memory_efficient,
         )
-    return FeatureNetwork(model) if features_only else model
+    return FeatureNetwork(model, out_indices) if features_only else model

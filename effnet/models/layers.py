@@ -121,7 +121,7 @@ class DropPath(nn.Module):
         if not self.training or self.rate == 0.0:
             return x
         keep = 1.0 - self.rate
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        mask = x.new_empty([x.shape[0]] + [1] * (x.dim() - 1)).bernoulli_(keep)
         return x * mask.div_(keep)  # scale the (N, 1, 1, 1) mask, not the whole map
 
     def extra_repr(self) -> str:

@@ -5,6 +5,7 @@ MobileNet, ResNet), with the initialisation of the official code (``conv_kernel_
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -35,6 +36,12 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _tracing(x: object) -> bool:
+    """Whether ``x`` flows through a graph capture (torch.fx or torch.compile / export), where
+    checks that read module state or concrete sizes would be baked in."""
+    return isinstance(x, torch.fx.Proxy) or torch.compiler.is_compiling()
+
+
 def check_image_batch(x: torch.Tensor, in_chans: int) -> None:
     """Raise a clear error unless ``x`` is a float tensor of shape (N, in_chans, H, W)."""
     if not isinstance(x, torch.Tensor):
@@ -50,6 +57,12 @@ def check_image_batch(x: torch.Tensor, in_chans: int) -> None:
             f"expected a floating-point input (N, {in_chans}, H, W), got {x.dtype}; "
             "convert images with .float() and normalise them"
         )
+
+
+# torch.fx records the check as one call (run on the real input when the traced module runs)
+# instead of tracing into it, so fx, torchvision's create_feature_extractor and their graphs keep
+# the eager-mode errors.
+torch.fx.wrap("check_image_batch")
 
 
 class Network(nn.Module):
@@ -131,7 +144,7 @@ class Network(nn.Module):
         image whose final feature map is 1x1 (H, W <= the total stride) cannot be trained on.
         """
         check_image_batch(x, self.in_chans)
-        if self.training and not torch.compiler.is_compiling():
+        if self.training and not _tracing(x):
             stride = self.feature_points()[-1][1]
             n, _, h, w = x.shape
             if n * -(-h // stride) * -(-w // stride) == 1 and self._last_norm_trains():
@@ -152,7 +165,8 @@ class Network(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image (N, C, H, W) -> final feature map (N, num_features, H/32, W/32)."""
-        self.check_input(x)
+        if not torch.jit.is_scripting():  # eager, fx and export check; TorchScript cannot
+            self.check_input(x)
         x = self.blocks(self.forward_stem(x))
         return self.act2(self.bn2(self.conv_head(x)))
 
@@ -173,6 +187,14 @@ class Network(nn.Module):
         )
         self.classifier.apply(init_weights)
 
+    __jit_unused_properties__ = ["feature_info"]  # metadata, not part of a scripted graph
+
+    @property
+    def feature_info(self) -> FeatureInfo:
+        """Every feature level: channels, total stride and module name (see
+        :func:`feature_levels`)."""
+        return feature_levels(self)
+
     def feature_points(self) -> list[tuple[str, int, int]]:
         """(where, total stride, channels) after the stem and after each stage."""
         stride = self.spec.stem_stride
@@ -185,35 +207,79 @@ class Network(nn.Module):
         return points
 
 
+class FeatureInfo(list):
+    """The feature levels of a network, in the form timm users know: one dict per level with
+    ``num_chs`` (channels), ``reduction`` (total stride) and ``module`` (the module whose output
+    it is, usable as a ``return_nodes`` key of torchvision's ``create_feature_extractor``)."""
+
+    def channels(self) -> list[int]:
+        return [level["num_chs"] for level in self]
+
+    def reduction(self) -> list[int]:
+        return [level["reduction"] for level in self]
+
+    def module_name(self) -> list[str]:
+        return [level["module"] for level in self]
+
+
+def feature_levels(network: Network) -> FeatureInfo:
+    """One level per total stride: the last map the network produces at that stride (the
+    stem's ``act1`` or a stage's ``blocks.i``), with its ``stage`` (-1 for the stem)."""
+    levels: dict[int, dict[str, object]] = {}
+    for i, (_, stride, channels) in enumerate(network.feature_points()):
+        module = "act1" if i == 0 else f"blocks.{i - 1}"
+        levels[stride] = {
+            "num_chs": channels,
+            "reduction": stride,
+            "module": module,
+            "stage": i - 1,
+        }
+    return FeatureInfo(levels[s] for s in sorted(levels))
+
+
 class FeatureNetwork(nn.Module):
     """Multi-scale feature maps of a :class:`Network` for detection / segmentation backbones.
 
-    ``forward`` returns one map per stride (2, 4, 8, 16, 32 for EfficientNet): the last
-    feature map produced at each stride. ``feature_channels`` and ``feature_strides`` describe
-    them.
+    ``forward`` returns one map per selected level (``out_indices`` into
+    :func:`feature_levels`; default all: strides 2, 4, 8, 16, 32 for EfficientNet). Stages
+    after the last selected level are not kept. ``feature_info`` describes the selected levels;
+    ``feature_channels`` and ``feature_strides`` list their channels and strides. Parameter
+    names are the network's, so its weights load into the kept modules.
     """
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, out_indices: Sequence[int] | None = None) -> None:
         super().__init__()
-        points = network.feature_points()
-        last_at_stride: dict[int, int] = {}
-        for i, (_, stride, _) in enumerate(points):
-            last_at_stride[stride] = i
-        self.taps = sorted(last_at_stride.values())
-        self.feature_strides = [points[i][1] for i in self.taps]
-        self.feature_channels = [points[i][2] for i in self.taps]
+        levels = feature_levels(network)
+        if out_indices is None:
+            out_indices = range(len(levels))
+        out_indices = tuple(int(i) for i in out_indices)
+        if not out_indices or any(not 0 <= i < len(levels) for i in out_indices):
+            raise ValueError(
+                f"out_indices must be levels in 0..{len(levels) - 1} (strides "
+                f"{levels.reduction()}), got {out_indices}"
+            )
+        if list(out_indices) != sorted(set(out_indices)):
+            raise ValueError(f"out_indices must be increasing and distinct, got {out_indices}")
+        self.out_indices = out_indices
+        self.feature_info = FeatureInfo(levels[i] for i in out_indices)
+        self.feature_strides = self.feature_info.reduction()
+        self.feature_channels = self.feature_info.channels()
+        stages = [int(level["stage"]) for level in self.feature_info]
+        self.stem_tap = -1 in stages  # the stem's own map is a selected level
+        self.taps = [s for s in stages if s >= 0]
         self.spec = network.spec
+        self.in_chans = network.in_chans
         self.conv_stem, self.bn1, self.act1 = network.conv_stem, network.bn1, network.act1
         self.stem_pool = network.stem_pool
-        self.blocks = network.blocks
-        self.in_chans = network.in_chans
+        self.blocks = nn.Sequential(*list(network.blocks)[: max(stages) + 1])
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        check_image_batch(x, self.in_chans)
+        if not torch.jit.is_scripting():
+            check_image_batch(x, self.in_chans)
         x = self.act1(self.bn1(self.conv_stem(x)))
-        out = [x] if 0 in self.taps else []
+        out = [x] if self.stem_tap else []
         x = self.stem_pool(x)
-        for i, stage in enumerate(self.blocks, start=1):
+        for i, stage in enumerate(self.blocks):
             x = stage(x)
             if i in self.taps:
                 out.append(x)

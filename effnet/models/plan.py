@@ -45,11 +45,21 @@ def plan_network(spec: NetworkSpec, drop_path: float | None = None) -> NetworkPl
     Stochastic depth grows linearly with the global block index i of n: ``rate · i / n``
     (``drop_rate *= float(idx) / len(self._blocks)`` in the official
     ``efficientnet_model.py``, ``Model.call``). Only blocks with an identity skip use it.
+
+    A spec may leave the stem width (``scale_stem``), the head width (``scale_head``) or some
+    stages' repeats (``fixed_depth_stages``) unscaled, as EfficientNet-Lite does
+    (``fix_head_stem`` in the official ``efficientnet_model.py``, ``Model._build``): the stem
+    and head keep their channels exactly, and the first block takes the stem's width.
     """
     rate = spec.drop_path if drop_path is None else drop_path
     w, d = spec.width, spec.depth
-    stem = round_filters(spec.stem_channels, w, spec.divisor)
-    repeats = [round_repeats(s.repeats, d) for s in spec.stages]
+    stem = spec.stem_channels
+    if spec.scale_stem:
+        stem = round_filters(stem, w, spec.divisor)
+    repeats = [
+        s.repeats if i in spec.fixed_depth_stages else round_repeats(s.repeats, d)
+        for i, s in enumerate(spec.stages)
+    ]
     total = sum(repeats)
     blocks: list[BlockPlan] = []
     in_ch = stem
@@ -83,4 +93,6 @@ def plan_network(spec: NetworkSpec, drop_path: float | None = None) -> NetworkPl
         head = round_filters(spec.head_channels, w, spec.divisor)
         if spec.scale_head == "up_only":
             head = max(spec.head_channels, head)
+        elif spec.scale_head == "never":
+            head = spec.head_channels
     return NetworkPlan(stem_channels=stem, blocks=tuple(blocks), head_channels=head)

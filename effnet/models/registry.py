@@ -1,4 +1,5 @@
-"""Model names -> specs: the bases of :mod:`effnet.models.zoo` and the official variants."""
+"""Model names -> specs: the bases of :mod:`effnet.models.zoo` and the official variants
+(B0..B8, L2 and Lite0..Lite4)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from functools import partial
 
 from effnet.models import zoo
 from effnet.models.spec import NetworkSpec
-from effnet.models.variants import VARIANTS
+from effnet.models.variants import LITE_VARIANTS, VARIANTS
 
 _REGISTRY: dict[str, Callable[[], NetworkSpec]] = {
     **{f"efficientnet_{v}": partial(zoo.efficientnet, v) for v in VARIANTS},
+    **{f"efficientnet_{v}": partial(zoo.efficientnet_lite, v) for v in LITE_VARIANTS},
     "mobilenet_v1": zoo.mobilenet_v1,
     "mobilenet_v2": zoo.mobilenet_v2,
     "resnet50": zoo.resnet50,

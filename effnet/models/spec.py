@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from typing import Literal
 
-from effnet.types import Activation, BlockKind
+from effnet.types import Activation, BlockKind, HeadScaling, check_choice
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,15 @@ class NetworkSpec:
         stem_kernel, stem_stride: the stem convolution.
         stem_pool: a 3x3 stride-2 max-pool after the stem (ResNet).
         scale_head: whether the head conv width follows the width multiplier. MobileNetV2 only
-            scales it up (``max(head, round(head * w))``).
+            scales it up (``max(head, round(head * w))``); EfficientNet-Lite never does
+            (``fix_head_stem=True`` in the official ``efficientnet_lite_builder.py``).
         divisor: channel counts are rounded to multiples of this.
+        scale_stem: whether the stem conv width follows the width multiplier (``False`` in
+            EfficientNet-Lite: ``round_filters(32, ..., skip=fix_head_stem)`` keeps 32).
+        fixed_depth_stages: indices of stages whose repeats the depth multiplier leaves alone.
+            EfficientNet-Lite keeps the first and the last stage's (``Model._build`` in the
+            official ``efficientnet_model.py``: ``if self._fix_head_stem and (i == 0 or
+            i == len(self._blocks_args) - 1): repeats = block_args.num_repeat``).
     """
 
     name: str
@@ -80,12 +86,24 @@ class NetworkSpec:
     stem_kernel: int = 3
     stem_stride: int = 2
     stem_pool: bool = False
-    scale_head: Literal["always", "up_only"] = "always"
+    scale_head: HeadScaling = "always"
     divisor: int = 8
+    # fields added after 0.1 keep defaults, so specs written before them still load
+    scale_stem: bool = True
+    fixed_depth_stages: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.stages:
             raise ValueError("a network needs at least one stage")
+        check_choice(HeadScaling, self.scale_head, "scale_head")
+        # a list (from JSON or a caller) becomes a tuple, so equal specs compare equal
+        object.__setattr__(self, "fixed_depth_stages", tuple(self.fixed_depth_stages))
+        n = len(self.stages)
+        if any(not 0 <= i < n for i in self.fixed_depth_stages):
+            raise ValueError(
+                f"fixed_depth_stages must index the {n} stages (0..{n - 1}), "
+                f"got {self.fixed_depth_stages}"
+            )
         if self.width <= 0 or self.depth <= 0 or self.resolution < 8:
             raise ValueError(
                 f"invalid scaling: width={self.width}, depth={self.depth}, "

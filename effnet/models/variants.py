@@ -1,4 +1,5 @@
-"""The released EfficientNet variants B0..B7 (and B8, L2): the official coefficient table.
+"""The released EfficientNet variants B0..B7 (and B8, L2) and Lite0..Lite4: the official
+coefficient tables.
 
 The table is ``efficientnet_params`` in the official code (``efficientnet_builder.py``): it
 rounds α^φ, β^φ, γ^φ by hand rather than computing them (paper §3.3, eq. 3), so B1..B7 are
@@ -32,4 +33,14 @@ VARIANTS: dict[str, Variant] = {
     "b7": Variant(2.0, 3.1, 600, 0.5),
     "b8": Variant(2.2, 3.6, 672, 0.5),
     "l2": Variant(4.3, 5.3, 800, 0.5),
+}
+
+#: ``efficientnet_lite_params`` of the official Lite code (``efficientnet_lite_builder.py``):
+#: (width, depth, resolution, dropout). Lite3 and Lite4 take smaller images than B3 and B4.
+LITE_VARIANTS: dict[str, Variant] = {
+    "lite0": Variant(1.0, 1.0, 224, 0.2),
+    "lite1": Variant(1.0, 1.1, 240, 0.2),
+    "lite2": Variant(1.1, 1.2, 260, 0.3),
+    "lite3": Variant(1.2, 1.4, 280, 0.3),
+    "lite4": Variant(1.4, 1.8, 300, 0.3),
 }

@@ -132,11 +132,12 @@ def load_state_dict_strict(model: nn.Module, state: StateDict) -> None:
         if k in state and state[k].shape != own[k].shape
     ]
     if missing or unexpected or shapes:
-        raise WeightsMismatchError(_describe(missing, unexpected, shapes))
+        raise WeightsMismatchError(describe_mismatch(missing, unexpected, shapes))
     model.load_state_dict(dict(state), strict=True)
 
 
-def _describe(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:
+def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:
+    """One message listing missing and unexpected keys and shape disagreements (20 of each)."""
     parts = ["weights do not match the model"]
     for title, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
         if items:

@@ -1,14 +1,17 @@
 """Base networks as data, mirroring their papers' tables.
 
-EfficientNet-B0 is the paper's Table 1; MobileNetV1 (Howard et al. 2017, Table 1),
+EfficientNet-B0 is the paper's Table 1, EfficientNet-Lite its edge form from the official
+``efficientnet_lite_builder.py``; MobileNetV1 (Howard et al. 2017, Table 1),
 MobileNetV2 (Sandler et al. 2018, Table 2) and ResNet-50 (He et al. 2016, Table 1) are the
 other bases the paper scales in Table 3.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from effnet.models.spec import NetworkSpec, StageSpec
-from effnet.models.variants import VARIANTS
+from effnet.models.variants import LITE_VARIANTS, VARIANTS
 
 
 def _mb(repeats: int, kernel: int, stride: int, expand: int, out: int, se: float) -> StageSpec:
@@ -41,6 +44,41 @@ def efficientnet(variant: str) -> NetworkSpec:
         dropout=v.dropout,
         drop_path=0.2,
         activation="silu",
+    )
+
+
+#: EfficientNet-Lite's stages: B0's without squeeze-excitation (``use_se=False`` in the
+#: official ``efficientnet_lite_builder.py``, ``efficientnet_lite``).
+EFFICIENTNET_LITE_STAGES = tuple(replace(s, se_ratio=0.0) for s in EFFICIENTNET_B0_STAGES)
+
+
+def efficientnet_lite(variant: str) -> NetworkSpec:
+    """EfficientNet-Lite``N`` (``lite0``..``lite4``) as the official
+    ``efficientnet_lite_builder.py`` defines it (``efficientnet_lite``,
+    ``efficientnet_lite_params``).
+
+    B0's stages without SE, ReLU6 everywhere (``relu_fn=tf.nn.relu6``), and
+    ``fix_head_stem=True``: the stem (32) and head (1280) widths are not scaled, nor are the
+    repeats of the first and the last stage (``Model._build`` in ``efficientnet_model.py``).
+    BN eps 1e-3 and survival probability 0.8 as in B0. The official Lite input preprocessing is
+    ``(x - 127) / 128`` (``MEAN_RGB`` / ``STDDEV_RGB`` in ``efficientnet_lite_builder.py``),
+    not the B-series' ImageNet mean and std.
+    """
+    v = LITE_VARIANTS[variant]
+    return NetworkSpec(
+        name=f"efficientnet_{variant}",
+        stages=EFFICIENTNET_LITE_STAGES,
+        stem_channels=32,
+        head_channels=1280,
+        resolution=v.resolution,
+        width=v.width,
+        depth=v.depth,
+        dropout=v.dropout,
+        drop_path=0.2,
+        activation="relu6",
+        scale_stem=False,
+        scale_head="never",
+        fixed_depth_stages=(0, len(EFFICIENTNET_LITE_STAGES) - 1),
     )
 
 

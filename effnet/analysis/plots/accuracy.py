@@ -77,8 +77,10 @@ def _count(data: Mapping[str, Any], file: Path) -> tuple[str, int, int]:
 
 
 def _family(model: str) -> str:
-    """``efficientnet_b3`` and ``efficientnet_b0_phi-4`` -> ``efficientnet``."""
-    return re.sub(r"_(b\d+|l2)$", "", re.sub(r"_phi[-+]?[\d.]+$", "", model))
+    """``efficientnet_b3`` and ``efficientnet_b0_phi-4`` -> ``efficientnet``;
+    ``efficientnet_lite2`` -> ``efficientnet_lite``."""
+    name = re.sub(r"_phi[-+]?[\d.]+$", "", model)
+    return re.sub(r"_(b\d+|l2)$|(?<=_lite)\d+$", "", name)
 
 
 def load_accuracy_point(path: str | os.PathLike[str], label: str | None = None) -> AccuracyPoint:
