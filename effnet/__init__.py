@@ -11,6 +11,7 @@ the names most users need.
 
 from effnet import compat
 from effnet.analysis.profile import count_macs, count_params, measure_latency
+from effnet.data.preprocess import create_transform
 from effnet.deploy.inference import optimize_for_inference
 from effnet.models.backbones import backbone_with_fpn, segmentation_backbone
 from effnet.models.compound import compound, scale
@@ -38,6 +39,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "create_model",
+    "create_transform",
     "fit_budget",
     "get_spec",
     "list_models",

@@ -20,6 +20,15 @@ HeadScaling = Literal["always", "up_only", "never"]
 Padding = Literal["symmetric", "same"]
 #: Libraries whose weight layouts :func:`effnet.load_pretrained` reads.
 Source = Literal["effnet", "torchvision", "timm", "timm_tf", "efficientnet_pytorch"]
+#: Libraries whose published ImageNet weights ``create_model(name, pretrained=...)`` fetches
+#: (torchvision's weights API and download cache; timm's files on the Hugging Face Hub).
+PublishedHub = Literal["torchvision", "timm"]
+#: How an eval transform cuts the centre square: crop a fraction of the shorter side, then
+#: resize (the official ``_decode_and_center_crop``; effnet's), or resize the shorter side to
+#: ``res / crop_pct``, then crop ``res`` (torchvision's and timm's).
+CropOrder = Literal["crop_then_resize", "resize_then_crop"]
+#: Resampling filters of a data config.
+Interpolation = Literal["bicubic", "bilinear"]
 #: Optimizers of a recipe (``rmsprop_tf`` is the paper's, §5.2).
 OptimizerName = Literal["rmsprop_tf", "adamw", "sgd"]
 #: Learning-rate schedules (``staircase`` is the paper's, §5.2).

@@ -196,7 +196,9 @@ def test_ddp_two_processes_on_cpu(trained, tmp_path):
         str(out),
         "--epochs",
         "1",
-        *COMMON,
+        *COMMON,  # --batch-size 8: per process, as torchrun users know it from timm
+        "--clip-grad",
+        "5",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -204,9 +206,50 @@ def test_ddp_two_processes_on_cpu(trained, tmp_path):
     assert summary["processes"] == 2 and summary["val_images"] == 18
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1
-    # 38 train images, DistributedSampler pads to 20 per rank, 4 per rank per step -> 5 steps
-    assert json.loads(lines[0])["step"] == 5
+    # 43 train images, padded to 22 per rank, 8 per rank per step (a global batch of 16):
+    # 2 steps, where one process at the same --batch-size takes 43 // 8 = 5
+    assert json.loads(lines[0])["step"] == 2
+    one_process = json.loads((trained[1] / "metrics.jsonl").read_text().splitlines()[0])
+    assert one_process["step"] == 5
+    line = "global batch 16 = 8 per process x 2 processes x 1 accum step; lr 0.00075 "
+    assert line in proc.stdout
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.slow
+def test_sync_bn_is_a_no_op_on_one_process_and_accum_multiplies_the_batch(trained, tmp_path):
+    data, _ = trained
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "1", *COMMON]
+    assert main([*args, "--sync-bn", "--accum-steps", "2", "--clip-grad", "1"]) == 0
+    # 43 train images, micro-batches of 8, 2 per step: a global batch of 16, 2 steps
+    assert json.loads((out / "summary.json").read_text())["steps"] == 2
+
+
+def test_batch_size_flag_and_device_defaults(monkeypatch):
+    from effnet.cli import build_parser
+    from effnet.cli.train import config_from_args
+    from effnet.train import distributed
+    from effnet.train.config import restore_config
+
+    def config(*argv):
+        return config_from_args(build_parser().parse_args(["train", *argv]))
+
+    assert config("-b", "32").recipe.batch_size == 32
+    cpu = config()
+    assert (cpu.amp, cpu.channels_last, cpu.sync_bn, cpu.clip_grad) == (None, True, False, None)
+    monkeypatch.setattr(distributed, "wants_cuda", lambda device=None: True)
+    gpu = config()
+    assert (gpu.amp, gpu.channels_last) == ("bf16", True)  # bf16 and NHWC on CUDA
+    assert config("--amp", "none").amp is False and config("--amp", "fp16").amp == "fp16"
+    assert config("--no-channels-last").channels_last is False
+    off = config("--amp", "none", "--sync-bn", "--clip-grad", "2")
+    assert (off.sync_bn, off.clip_grad) == (True, 2.0)
+    # resuming: the saved precision unless given; --amp none turns a bf16 run's off
+    saved = gpu.to_dict()
+    assert config("--resume", "--out", "o").amp is None
+    assert restore_config(config("--resume", "--out", "o"), saved).amp == "bf16"
+    assert restore_config(config("--resume", "--out", "o", "--amp", "none"), saved).amp is False
 
 
 @pytest.mark.slow

@@ -73,15 +73,22 @@ def test_corrupt_files_are_skipped_with_a_warning(tmp_path):
     (bad_dir / "text.jpg").write_text("hello, I am text\n")
     good = (root / "train" / "b_cat" / "000.png").read_bytes()
     (bad_dir / "trunc.png").write_bytes(good[: len(good) // 2])
-    with pytest.warns(UserWarning, match="3 unreadable") as rec:
-        b = build(root)
+    with pytest.warns(UserWarning, match="2 unreadable") as rec:
+        b = build(root)  # headers only: what they show is named now
     message = str(rec[0].message)
-    for name in ("zero.jpg", "text.jpg", "trunc.png"):
+    for name in ("zero.jpg", "text.jpg"):
         assert name in message
-    assert sorted(p.rsplit("/", 1)[-1] for p in b.skipped) == ["text.jpg", "trunc.png", "zero.jpg"]
-    assert len(b.train) + len(b.minival) == 30
-    for i in range(len(b.train)):  # nothing unreadable is left in the dataset
-        b.train[i]
+    assert sorted(p.rsplit("/", 1)[-1] for p in b.skipped) == ["text.jpg", "zero.jpg"]
+    assert len(b.train) + len(b.minival) == 31  # the truncated PNG's header is fine
+    log = tmp_path / "skipped.txt"
+    b.log_load_skips(log)
+    labels = [b.train[i][1] for i in range(len(b.train))] + [
+        b.minival[i][1] for i in range(len(b.minival))
+    ]  # the truncated file is skipped when loaded: another item takes its place
+    assert len(labels) == 31
+    assert [line.split("\t")[0].rsplit("/", 1)[-1] for line in log.read_text().splitlines()] == [
+        "trunc.png"
+    ]
 
 
 def test_strict_raises_on_corrupt_file(tmp_path):
@@ -166,12 +173,17 @@ def test_picklable_and_loads_in_worker_processes(tmp_path):
     assert xs[0].shape[1:] == (3, 16, 16)
 
 
-def test_file_broken_after_indexing_is_named(tmp_path):
+def test_file_broken_after_indexing_is_skipped_and_named(tmp_path):
     root = make_folders(tmp_path, val=False)
     b = build(root, minival_size=0)
     path, _ = b.train.samples[0]
     open(path, "wb").close()
-    with pytest.raises(OSError, match=path):
+    _, label = b.train[0]  # the next item stands in
+    assert label == b.train.samples[1][1]
+    assert "cannot identify image" in b.train.load_skipped[path]
+    for sample_path, _ in b.train.samples:
+        open(sample_path, "wb").close()
+    with pytest.raises(OSError, match="no readable image left"):
         b.train[0]
 
 

@@ -58,3 +58,44 @@ def test_a_failing_batch_source_keeps_the_statistics():
     with pytest.raises(OSError):
         recalibrate_bn(model, broken(), max_batches=2)
     assert torch.all(model[1].running_mean == 100.0) and model[1].momentum == 0.1
+
+
+def test_ema_updates_as_averaged_model_does_without_reading_the_device(monkeypatch):
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from effnet.train.ema import build_ema
+
+    model = _model().train()
+    reference = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    ema = build_ema(model, 0.9)
+    g = torch.Generator().manual_seed(2)
+
+    def train_step():
+        model(torch.randn(4, 3, 6, 6, generator=g))  # BN statistics move too
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=g))
+
+    train_step()
+    reference.update_parameters(model)
+    ema.update_parameters(model)  # the first update reads n_averaged, once
+
+    def no_reads(self, *args):
+        raise AssertionError("the EMA update read a tensor on the host")
+
+    for _ in range(3):
+        train_step()
+        reference.update_parameters(model)
+        with monkeypatch.context() as m:
+            for name in ("item", "__bool__", "tolist", "__int__", "__float__"):
+                m.setattr(torch.Tensor, name, no_reads)
+            ema.update_parameters(model)
+    for (k, a), (_, b) in zip(reference.state_dict().items(), ema.state_dict().items()):
+        assert torch.equal(a, b), k
+    resumed = build_ema(model, 0.9)
+    resumed.load_state_dict(ema.state_dict())  # averages on, it does not copy again
+    train_step()
+    reference.update_parameters(model)
+    resumed.update_parameters(model)
+    for (k, a), (_, b) in zip(reference.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k

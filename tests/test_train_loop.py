@@ -190,13 +190,33 @@ def test_bad_settings_fail_before_work(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "device, cores, expected", [("cuda", 2, 4), ("cpu", 1, 0), ("cpu", 2, 0), ("cpu", 8, 2)]
+    "device, cores, processes, expected",
+    [
+        ("cuda", 2, 1, 1),  # all of a process's cores but one
+        ("cuda", 16, 1, 15),
+        ("cuda", 96, 8, 11),  # 12 cores per process
+        ("cuda", 128, 1, 16),  # at most 16
+        ("cpu", 1, 1, 0),
+        ("cpu", 2, 1, 0),  # workers compete with the training threads
+        ("cpu", 8, 1, 2),
+        ("cpu", 8, 4, 0),  # 2 cores per process
+    ],
 )
-def test_default_workers(monkeypatch, device, cores, expected):
+def test_default_workers(device, cores, processes, expected):
     from effnet.train import loaders
 
-    monkeypatch.setattr(loaders.os, "cpu_count", lambda: cores)
-    assert loaders.default_workers(device) == expected
+    assert loaders.default_workers(device, cores=cores, processes=processes) == expected
+
+
+def test_default_workers_use_the_affinity_and_torchruns_local_processes(monkeypatch):
+    from effnet.train import loaders
+
+    monkeypatch.setattr(loaders.os, "sched_getaffinity", lambda pid: set(range(12)), raising=False)
+    monkeypatch.setattr(loaders.os, "cpu_count", lambda: 64)  # the machine, not this process
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert loaders.default_workers("cuda") == 5 and loaders.default_workers("cpu") == 1
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    assert loaders.default_workers("cuda") == 11
 
 
 # ------------------------------------------------------------ files written by effnet 0.1
@@ -327,3 +347,163 @@ def test_finetune_uses_the_geometry_stored_with_its_weights(
     )  # fmt: skip
     run = build_run(cfg, DistInfo())
     assert (run.resolution, run.eval_crop) == (40, expected_crop)
+
+
+# ------------------------------------------------------------- the host and the device
+def _count_reads(monkeypatch):
+    """Reads of the device through the loop's one read point, and any other read made from
+    the loop's own code (there should be none)."""
+    import sys
+
+    from effnet.train import loop
+
+    reads = {"to_host": 0, "elsewhere": []}
+    real_to_host = loop._to_host
+
+    def to_host(t):
+        reads["to_host"] += 1
+        return real_to_host(t)
+
+    monkeypatch.setattr(loop, "_to_host", to_host)
+    watched = ("effnet/train/loop.py", "effnet/train/state.py", "effnet/train/report.py")
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _real=real, _name=name):
+            caller = sys._getframe(1).f_code
+            if caller.co_filename.endswith(watched) and caller.co_name != "_to_host":
+                reads["elsewhere"].append(f"{_name} in {caller.co_name}")
+            return _real(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    return reads
+
+
+def _steps_bundle(n=64):  # 16 steps per epoch at batch 4
+    return DataBundle(
+        train=Poisonable(n), minival=Poisonable(12, seed=1), val=None, classes=["a", "b", "c"]
+    )
+
+
+@pytest.mark.parametrize("progress, per_epoch", [(False, 2), (True, 6)])
+def test_the_device_is_read_per_log_interval_not_per_step(
+    tmp_path, monkeypatch, progress, per_epoch
+):
+    from effnet.train import loop
+
+    monkeypatch.setattr(loop, "READ_EVERY", 4)  # with the bar: every 4 of the 16 steps
+    reads = _count_reads(monkeypatch)
+    cfg = _config(_steps_bundle(), tmp_path / "run", epochs=2)
+    cfg.recipe = cfg.recipe.replace(batch_size=4)
+    cfg.progress = progress
+    res = train(cfg)
+    monkeypatch.undo()
+    assert res.history[-1]["step"] == 32
+    # per epoch: its sums (+ 4 while the bar shows them) and the weights' finiteness check
+    assert reads["to_host"] == 2 * per_epoch
+    assert reads["elsewhere"] == []
+
+
+@pytest.mark.parametrize("progress, last_callback", [(False, 8), (True, 5)])
+def test_nan_loss_is_caught_at_the_next_read_naming_its_step(
+    tmp_path, monkeypatch, progress, last_callback
+):
+    from effnet.train import loop
+
+    monkeypatch.setattr(loop, "READ_EVERY", 3)
+    bundle = _bundle()  # 4 steps per epoch
+    steps = []
+
+    def poison(state):
+        steps.append(state["step"])
+        if state["step"] == 5:  # the next step, step 5 (of epoch 2), sees NaN
+            bundle.train.poisoned.update(range(len(bundle.train)))
+
+    cfg = _config(bundle, tmp_path / "run", epochs=3)
+    cfg.progress = progress
+    with pytest.raises(NonFiniteLossError, match="loss is nan at epoch 2, step 5 ") as err:
+        train(cfg, callbacks=[poison])
+    assert "best.safetensors untouched" in str(err.value)
+    # read at the end of the epoch (after step 8) without a bar; with one, every 3 steps: after
+    # step 6, before its callback
+    assert max(steps) == last_callback
+    assert load_checkpoint(tmp_path / "run" / "last.ckpt")["epoch"] == 1
+
+
+def test_nan_loss_is_caught_before_a_stop_is_saved(tmp_path):
+    bundle = _bundle()
+
+    def poison_then_stop(state):
+        if state["step"] == 5:
+            bundle.train.poisoned.update(range(len(bundle.train)))
+        return state["step"] == 6  # a stop request right after the bad step
+
+    with pytest.raises(NonFiniteLossError, match="step 5 "):
+        train(_config(bundle, tmp_path / "run", epochs=3), callbacks=[poison_then_stop])
+    ck = load_checkpoint(tmp_path / "run" / "last.ckpt")
+    assert (ck["epoch"], ck["step"]) == (1, 4)  # the stop was not saved over it
+
+
+# ------------------------------------------------------------------ batches, clipping
+def test_batch_size_is_per_process_and_the_lr_follows_the_global_batch():
+    cfg = TrainConfig(recipe=SMALL.replace(batch_size=8), accum_steps=2)
+    assert cfg.batches(1) == (8, 16) and cfg.batches(4) == (8, 64)
+    legacy = TrainConfig(recipe=SMALL.replace(batch_size=8), batch_per_process=False)
+    assert legacy.batches(1) == (8, 8) and legacy.batches(2) == (4, 8)
+    with pytest.raises(ValueError, match="multiple of processes"):
+        legacy.batches(3)
+
+
+def test_a_run_saved_before_per_process_batches_resumes_with_its_global_batch():
+    cfg = restore_config(TrainConfig(out="r", resume=True), _saved())
+    assert cfg.batch_per_process is False and cfg.batches(2) == (4, 8)
+    assert "batch_per_process" not in _saved()
+    new = TrainConfig(recipe=SMALL.replace(batch_size=8)).to_dict()
+    assert restore_config(TrainConfig(out="r", resume=True), new).batch_per_process is True
+
+
+def test_sync_bn_and_clip_grad_are_run_settings():
+    saved = TrainConfig(recipe=SMALL.replace(batch_size=8), clip_grad=1.0).to_dict()
+    given = TrainConfig(out="r", resume=True, clip_grad=2.0, sync_bn=True)
+    with pytest.raises(ValueError) as err:
+        restore_config(given, saved)
+    assert "clip_grad (saved 1.0, given 2.0)" in str(err.value)
+    assert "sync_bn (saved False, given True)" in str(err.value)
+    cfg = restore_config(TrainConfig(out="r", resume=True), saved)
+    assert cfg.clip_grad == 1.0 and cfg.sync_bn is False
+    with pytest.raises(ValueError, match="clipping norm must be > 0"):
+        TrainConfig(clip_grad=0.0).validate()
+
+
+def test_sync_bn_on_cpu_processes_is_refused_before_any_work(tmp_path):
+    from effnet.train.distributed import DistInfo
+    from effnet.train.setup import build_run
+
+    cfg = _config(_bundle(), tmp_path / "run", epochs=1)
+    cfg.sync_bn = True
+    with pytest.raises(ValueError, match="--sync-bn needs CUDA"):
+        build_run(cfg, DistInfo(rank=0, world_size=2))
+    assert not (tmp_path / "run").exists()
+
+
+def test_clip_grad_clips_the_global_norm_before_each_step(tmp_path, monkeypatch):
+    clipped, norms = [], []
+    real_clip, real_step = torch.nn.utils.clip_grad_norm_, torch.optim.AdamW.step
+
+    def clip(params, max_norm, *args, **kwargs):
+        params = list(params)
+        total = real_clip(params, max_norm, *args, **kwargs)  # the norm before clipping
+        clipped.append(float(total))
+        return total
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    train(_config(_bundle(), tmp_path / "run", epochs=1, clip_grad=1e-3))
+    assert len(clipped) == len(norms) == 4
+    assert min(clipped) > 1e-2  # the gradients were larger: clipping had work to do
+    assert max(norms) <= 1e-3 * (1 + 1e-4)

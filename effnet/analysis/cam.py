@@ -12,8 +12,8 @@ Two methods:
   (effnet and timm models), whatever its head.
 
 The model sees the eval crop: a centred square of side ``res / (res + 32)`` of the shorter
-image side (or the run's own crop fraction), resized to ``res``
-(:func:`effnet.data.transforms.eval_transform`). The map is
+image side (or the crop fraction stored or published with its weights), resized to ``res``
+(:func:`effnet.data.preprocess.create_transform`: the model's data config). The map is
 resampled onto that square, each feature cell at the centre of its receptive field
 (:func:`feature_geometry`), and placed where the square came from in the original image, so
 it lines up with the picture the user gave, whatever its size and aspect ratio; outside the
@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from effnet.data.transforms import center_crop_box, eval_crop_fraction, eval_transform
+from effnet.data.preprocess import create_transform, data_config_of, eval_geometry
+from effnet.data.transforms import center_crop_box, eval_crop_fraction
 from effnet.models.network import Network
 from effnet.types import CamMethod
 
@@ -255,15 +256,23 @@ def image_cams(
         images: the original images.
         method: ``"cam"`` (Zhou et al.) or ``"gradcam"`` (Selvaraju et al.).
         target: class to explain; default each image's predicted class.
-        resolution: eval resolution; default the model's ``spec.resolution``.
-        crop: eval crop fraction; default the paper's ``res / (res + 32)``.
+        resolution: eval resolution; default the model's (its data config's, or its
+            ``spec.resolution``).
+        crop: eval crop fraction; default the data config's, else the paper's
+            ``res / (res + 32)``.
+
+    The model sees what :func:`effnet.create_transform` gives it (its data config, with
+    ``resolution`` / ``crop`` overriding); the crop box is the centred square of that fraction
+    of the shorter side in either crop order.
     """
-    if resolution is None:
+    if resolution is None and data_config_of(model) is None:
         spec = getattr(model, "spec", None)
         if spec is None:
             raise ValueError("resolution is required for a model without a spec")
         resolution = int(spec.resolution)
-    transform = eval_transform(resolution, crop)
+    geometry = eval_geometry(model, resolution=resolution, crop=crop)
+    resolution, crop = geometry.resolution, geometry.fraction
+    transform = create_transform(model, resolution=resolution, crop=crop)
     device = next(model.parameters()).device
     out = []
     for img in images:

@@ -28,6 +28,7 @@ VERBS: tuple[str, ...] = (
     "finetune",
     "eval",
     "predict",
+    "data",
 )
 
 

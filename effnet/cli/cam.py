@@ -6,6 +6,7 @@ import argparse
 
 from effnet.cli import validate
 from effnet.cli.validate import resolution
+from effnet.cli.weights_options import add_weights_options
 from effnet.types import CamMethod, choices
 
 
@@ -14,23 +15,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "cam",
         help="class activation maps (CAM / Grad-CAM) over images, models side by side",
         description="Draw class activation maps (Zhou et al. 2016) or Grad-CAM (Selvaraju et "
-        "al. 2017) over the original images, one column per --weights file (as in the paper's "
-        "Fig. 7), with the predicted class and probability in each panel. The map covers the "
-        "eval crop (dashed square), placed where it lies in the original image.",
+        "al. 2017) over the original images, one column per --weights file and one for "
+        "--pretrained (as in the paper's Fig. 7), with the predicted class and probability in "
+        "each panel. The map covers the eval crop (dashed square), placed where it lies in the "
+        "original image.",
     )
-    p.add_argument("--model", help="expected model name; checked against each weights file")
-    p.add_argument(
-        "--weights",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="effnet .safetensors file (repeat for models side by side)",
-    )
+    add_weights_options(p, many=True)
     p.add_argument(
         "--label",
         action="append",
         metavar="TEXT",
-        help="column title per --weights (default: model name and folder)",
+        help="column title per --weights, then --pretrained (default: model name and folder)",
     )
     p.add_argument(
         "--image",
@@ -85,11 +80,14 @@ def run(args: argparse.Namespace) -> int:
     from effnet.data.image import load_image
     from effnet.models.loading import load_for_eval
 
-    if args.label and len(args.label) != len(args.weights):
-        raise UserError(f"got {len(args.label)} --label for {len(args.weights)} --weights")
+    sources: list[str | None] = [*(args.weights or []), *([None] if args.pretrained else [])]
+    if not sources:
+        raise UserError("give --weights FILE (repeatable) and/or --pretrained torchvision|timm")
+    if args.label and len(args.label) != len(sources):
+        raise UserError(f"got {len(args.label)} --label for {len(sources)} models")
     if args.resolution is not None and args.resolution < 8:
         raise UserError(f"--resolution must be at least 8, got {args.resolution}")
-    for path in (*args.weights, *args.image):
+    for path in (*(args.weights or []), *args.image):
         if not Path(path).is_file():
             raise FileNotFoundError(f"not found: {path}")
     try:
@@ -97,19 +95,21 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot read image: {exc}") from None
     columns = []
-    for k, weights in enumerate(args.weights):
+    for k, weights in enumerate(sources):
         model, names, res, crop = load_for_eval(
-            weights, model=args.model, resolution=args.resolution, crop=args.eval_crop
+            weights,
+            model=args.model,
+            source=args.source,
+            resolution=args.resolution,
+            crop=args.eval_crop,
+            pretrained=None if weights else args.pretrained,
         )
         target = _target(args.target, names, model.num_classes)
         cams = image_cams(
             model, images, method=args.method, target=target, resolution=res, crop=crop
         )
-        label = (
-            args.label[k]
-            if args.label
-            else f"{model.spec.name} {res}px\n({Path(weights).parent.name or Path(weights).stem})"
-        )
+        where = (Path(weights).parent.name or Path(weights).stem) if weights else args.pretrained
+        label = args.label[k] if args.label else f"{model.spec.name} {res}px\n({where})"
         columns.append(CamColumn(label, cams, names))
     out = plot_cam_grid(images, columns, args.out, image_labels=[Path(p).name for p in args.image])
     for column in columns:

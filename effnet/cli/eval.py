@@ -6,7 +6,8 @@ import argparse
 import json
 
 from effnet.cli import validate
-from effnet.types import AmpMode, DeviceName, Source, choices
+from effnet.cli.weights_options import add_weights_options, weights_label
+from effnet.types import AmpMode, DeviceName, choices
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,19 +15,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="top-1/top-5 accuracy of weights on labelled images",
         description="Evaluate weights on DIR: a folder of class folders, a dataset root whose "
-        "val/ is used, a CIFAR folder (test set) or 'demo'. Eval transform: centre crop "
-        "res/(res+32) (paper §5.2) or the crop fraction stored with the weights, bicubic "
-        "resize.",
+        "val/ is used, a CIFAR folder (test set) or 'demo'. Eval transform: the model's data "
+        "config: centre crop res/(res+32) (paper §5.2) or the crop fraction stored with the "
+        "weights, bicubic resize; for torchvision's and timm's weights their published "
+        "preprocessing.",
     )
-    p.add_argument("--weights", required=True, help="best.safetensors or another weights file")
-    p.add_argument("--model", default=None, help="model name (optional for effnet weights)")
-    p.add_argument("--source", choices=choices(Source), default="effnet")
+    add_weights_options(p)
     p.add_argument("--data", required=True, help="DIR with class folders, DIR/val, or 'demo'")
     p.add_argument(
         "--resolution",
         type=validate.resolution,
         default=None,
-        help="default: the training resolution stored with the weights",
+        help="default: the training resolution stored with the weights, else the model's "
+        "data config",
     )
     p.add_argument(
         "--eval-crop",
@@ -47,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
 
     from effnet.data.eval_set import eval_dataset
+    from effnet.data.preprocess import create_transform
     from effnet.models.loading import load_for_eval
     from effnet.train.distributed import DistInfo, pick_device
     from effnet.train.evaluate import amp_dtype, evaluate
@@ -60,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
         source=args.source,
         resolution=args.resolution,
         crop=args.eval_crop,
+        pretrained=args.pretrained,
     )
-    dataset, skipped = eval_dataset(args.data, res, classes, crop=crop, strict=args.strict)
+    transform = create_transform(model, resolution=res, crop=crop)
+    dataset, skipped = eval_dataset(
+        args.data, res, classes, crop=crop, strict=args.strict, transform=transform
+    )
     device = pick_device(args.device)
     info = DistInfo(device=device)
     model.to(device)
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(
         f"top1 {out['top1']:.2f}%  top5 {out['top5']:.2f}%  on {out['n']} images "
-        f"({args.weights}, {res}px)"
+        f"({weights_label(args, args.weights)}, {res}px)"
     )
     if args.per_class:
         width = max(len(c) for c in out["per_class"])

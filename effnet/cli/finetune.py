@@ -1,16 +1,21 @@
 """``effnet finetune``: transfer pretrained weights to a new dataset (paper §5.2, Table 5).
 
-Loads weights from any source :func:`effnet.load_pretrained` accepts, replaces the classifier
+Loads weights from any source :func:`effnet.load_pretrained` accepts (``--from FILE
+--source S``) or the ImageNet weights torchvision or timm publish (``--pretrained
+torchvision|timm --model NAME``, from that library's download cache), replaces the classifier
 for the new class count, and trains with the backbone at a tenth of the head's LR (or frozen,
-``--freeze-backbone``). Uses the ``small`` preset at the model's own resolution by default.
+``--freeze-backbone``). Uses the ``small`` preset at the weights' own resolution and eval crop
+by default (stored with effnet weights; published with torchvision's and timm's).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from effnet.cli.train import add_train_args, config_from_args
-from effnet.types import Source, choices
+from effnet.cli.weights_options import PRETRAINED_HELP
+from effnet.types import PublishedHub, Source, choices
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,19 +25,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Fine-tune: new head for the data's classes, backbone at 0.1x LR "
         "(--backbone-lr-scale) or frozen (--freeze-backbone).",
     )
-    p.add_argument(
+    init = p.add_mutually_exclusive_group(required=True)
+    init.add_argument(
         "--from",
         dest="init_from",
-        required=True,
         metavar="PATH",
         help="pretrained weights (.safetensors from effnet, or a torchvision/timm "
         "state dict with --source and --model)",
     )
+    init.add_argument(
+        "--pretrained", choices=choices(PublishedHub), default=None, help=PRETRAINED_HELP
+    )
     p.add_argument(
         "--source",
         choices=choices(Source),
-        default="effnet",
-        help="layout of the weights (default effnet)",
+        default=None,
+        help="layout of --from weights (default effnet)",
     )
     p.add_argument("--freeze-backbone", action="store_true", help="train the new head only")
     p.add_argument(
@@ -45,11 +53,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _init_weights(args: argparse.Namespace) -> None:
+    """``--pretrained``: the library's file (from its cache, fetched if missing) as ``--from``
+    in its layout."""
+    from effnet.cli import UserError
+    from effnet.models.fetch import published_file
+
+    if args.pretrained is None:
+        args.source = args.source or "effnet"
+        return
+    if args.source is not None:
+        raise UserError("--pretrained sets the layout itself; leave out --source")
+    if args.model is None or args.model.endswith(".json"):
+        raise UserError(f"--pretrained {args.pretrained} needs --model NAME (a registered name)")
+    path, layout = published_file(args.model, args.pretrained)
+    args.init_from, args.source = str(path), layout
+
+
+def _published_geometry(config: Any, args: argparse.Namespace) -> Any:
+    """The recipe at the resolution and eval crop other libraries' weights were published
+    with, unless given (effnet files: train reads what they store)."""
+    from effnet.models.data_config import fixed_crop
+    from effnet.models.published import source_config
+    from effnet.models.registry import get_spec
+
+    if args.resume or args.source == "effnet" or args.model is None:
+        return config
+    cfg = source_config(get_spec(args.model), args.source, num_classes=0)
+    res = args.resolution or int(cfg["input_size"][-1])
+    crop = args.eval_crop or fixed_crop(cfg)  # None: the paper's res / (res + 32)
+    config.recipe = config.recipe.replace(resolution=res, eval_crop=crop)
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     from effnet.cli import UserError
     from effnet.train.loop import train
 
-    config = config_from_args(args, finetune=True)
+    _init_weights(args)
+    config = _published_geometry(config_from_args(args, finetune=True), args)
     if args.backbone_lr_scale is not None:
         if args.backbone_lr_scale < 0:
             raise ValueError(f"--backbone-lr-scale must be >= 0, got {args.backbone_lr_scale}")

@@ -6,26 +6,27 @@ import argparse
 import json
 
 from effnet.cli import validate
-from effnet.types import Source, choices
+from effnet.cli.weights_options import add_weights_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
-        help="classify images with trained weights",
+        help="classify images with trained or published weights",
         description="Top-k classes and probabilities for each IMAGE. Class names come from the "
-        "weights' metadata or a classes.json beside them.",
+        "weights' metadata or a classes.json beside them; 1000-class weights from torchvision "
+        "or timm give ImageNet's. Images go through the model's data config (the resolution "
+        "and crop stored with effnet weights, or the preprocessing published with others).",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True)
-    p.add_argument("--model", default=None, help="model name (optional for effnet weights)")
-    p.add_argument("--source", choices=choices(Source), default="effnet")
+    add_weights_options(p)
     p.add_argument("--topk", type=int, default=5)
     p.add_argument(
         "--resolution",
         type=validate.resolution,
         default=None,
-        help="default: the training resolution stored with the weights",
+        help="default: the training resolution stored with the weights, else the model's "
+        "data config",
     )
     p.add_argument(
         "--eval-crop",
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         source=args.source,
         resolution=args.resolution,
         crop=args.eval_crop,
+        pretrained=args.pretrained,
     )
     results = predict_images(model, args.images, classes, topk=args.topk, resolution=res, crop=crop)
     if args.json:

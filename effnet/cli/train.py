@@ -1,7 +1,9 @@
 """``effnet train``: train an EfficientNet with the paper's recipe (§5.2) or the small preset.
 
 With no arguments: the built-in demo data, a compound-scaled-down B0 (φ = -4) at 64 px and the
-``small`` preset. ``torchrun --nproc_per_node N -m effnet train ...`` runs data-parallel.
+``small`` preset. ``torchrun --nproc_per_node N -m effnet train ...`` runs data-parallel, with
+the conventions of timm's and torchvision's ``train.py``: ``--batch-size`` per process,
+``--sync-bn``, ``--clip-grad``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Any
 
 from effnet.cli import validate
 from effnet.types import AmpMode, AugmentName, DeviceName, NanPolicy, OptimizerName, Source, choices
+
+#: ``--amp none``: no mixed precision, on resume too.
+AMP_OFF = "none"
 
 
 def _crop_scale(text: str) -> tuple[float, float]:
@@ -89,13 +94,18 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "the saved run)",
     )
     g.add_argument(
-        "--batch-size", type=validate.positive_int, default=None, help="global batch size"
+        "-b",
+        "--batch-size",
+        type=validate.positive_int,
+        default=None,
+        help="batch size per process, as in timm's and torchvision's train.py; the global "
+        "batch is this x processes x --accum-steps (printed at the start)",
     )
     g.add_argument(
         "--lr",
         type=float,
         default=None,
-        help="absolute learning rate (default: the recipe's per-256 LR x batch/256)",
+        help="absolute learning rate (default: the recipe's per-256 LR x global batch/256)",
     )
     g.add_argument("--optimizer", choices=choices(OptimizerName), default=None)
     g.add_argument("--weight-decay", type=validate.nonnegative_float, default=None)
@@ -131,27 +141,44 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "--workers",
         type=validate.nonnegative_int,
         default=None,
-        help="DataLoader worker processes (default: 4 on GPU; on CPU 0 up to 2 cores, else "
-        "a quarter of the cores, at most 4)",
+        help="DataLoader worker processes per process (default, from the cores each process "
+        "has: on GPU all but one, at most 16; on CPU 0 up to 2 cores, else a quarter, at most 4)",
     )
     r.add_argument("--device", choices=choices(DeviceName), default=None)
     r.add_argument(
         "--amp",
         nargs="?",
         const="bf16",
-        choices=choices(AmpMode),
+        choices=(*choices(AmpMode), AMP_OFF),
         default=None,
-        help="mixed precision (bf16 by default; fp16 on CUDA only)",
+        help="mixed precision: bf16 (--amp alone), fp16 (CUDA only) or none; default bf16 on "
+        "CUDA, none on CPU (with --resume: the saved run's)",
     )
     r.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help="channels-last memory format (default: on for CPU, where it is faster)",
+        default=True,
+        help="channels-last memory format (default: on; faster on CPU and on GPU)",
     )
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
     r.add_argument(
-        "--accum-steps", type=validate.positive_int, default=1, help="gradient accumulation"
+        "--accum-steps",
+        type=validate.positive_int,
+        default=1,
+        help="gradient accumulation: micro-batches per optimizer step",
+    )
+    r.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="BatchNorm statistics over all processes (torch.nn.SyncBatchNorm, CUDA only); "
+        "a no-op with one process",
+    )
+    r.add_argument(
+        "--clip-grad",
+        type=validate.positive_float,
+        default=None,
+        metavar="NORM",
+        help="clip the global gradient norm to NORM before each optimizer step",
     )
     r.add_argument(
         "--minival-size",
@@ -208,7 +235,11 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
     from effnet.train.config import TrainConfig
     from effnet.train.distributed import wants_cuda
 
-    cuda = wants_cuda(args.device)
+    amp: Any = args.amp
+    if amp is None and not args.resume:  # a resumed run keeps its saved precision
+        amp = "bf16" if wants_cuda(args.device) else None
+    elif amp == AMP_OFF:
+        amp = False  # off, also over a resumed run's bf16
     return TrainConfig(
         data=args.data,
         out=args.out,
@@ -218,10 +249,12 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         seed=args.seed,
         workers=args.workers,
         device=args.device,
-        amp=args.amp,
-        channels_last=(not cuda) if args.channels_last is None else args.channels_last,
+        amp=amp,
+        channels_last=args.channels_last,
         compile=args.compile,
         accum_steps=args.accum_steps,
+        sync_bn=args.sync_bn,
+        clip_grad=args.clip_grad,
         minival_size=args.minival_size,
         resume=args.resume,
         init_from=getattr(args, "init_from", None),

@@ -11,6 +11,7 @@ Accepted layouts of ``data``:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from torch.utils.data import Dataset
 
 from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
 from effnet.data.demo import demo_root
-from effnet.data.folder import ImageFolderDataset, find_classes, index_folder
+from effnet.data.folder import ImageFolderDataset, describe_paths, find_classes, scan_folder
 from effnet.data.image import DEFAULT_MAX_PIXELS
 from effnet.data.split import stratified_split
 from effnet.data.transforms import eval_transform, train_transform
@@ -41,7 +42,9 @@ class DataBundle:
         minival: held out of train (seeded, stratified), with eval transforms (paper §5.2).
         val: ``DIR/val`` or the CIFAR test set with eval transforms; ``None`` if absent.
         classes: class names, indexed by label.
-        skipped: paths of unreadable images that were skipped.
+        skipped: paths of unusable images skipped when indexing (headers; every file decoded
+            with ``strict``); ``skip_reasons`` maps each to why. Files that fail to decode
+            later are skipped when loaded (see :meth:`log_load_skips`).
     """
 
     train: Dataset
@@ -49,6 +52,14 @@ class DataBundle:
     val: Dataset | None
     classes: list[str]
     skipped: list[str] = field(default_factory=list)
+    skip_reasons: dict[str, str] = field(default_factory=dict)
+
+    def log_load_skips(self, path: str | os.PathLike) -> None:
+        """Have every split append the files it skips while loading (decode failures) to
+        ``path``; call before loader workers start."""
+        for split in (self.train, self.minival, self.val):
+            if isinstance(split, ImageFolderDataset):
+                split.skip_log = str(path)
 
 
 _Pool = ImageFolderDataset | CifarDataset
@@ -58,60 +69,76 @@ def _folders(
     train_dir: Path,
     val_dir: Path | None,
     transform: Callable,
-    strict: bool,
+    verify: bool,
     max_pixels: int | None,
-) -> tuple[_Pool, _Pool | None, list[str]]:
+) -> tuple[_Pool, _Pool | None, dict[str, str]]:
     classes = find_classes(train_dir)
     if not classes:
         raise ValueError(f"{train_dir} has no class folders; accepted layouts: {LAYOUTS}")
-    samples, skipped = index_folder(train_dir, classes, strict=strict, max_pixels=max_pixels)
+    samples, problems = scan_folder(train_dir, classes, verify=verify, max_pixels=max_pixels)
     train = ImageFolderDataset(samples, classes, transform, max_pixels)
     if val_dir is None:
-        return train, None, skipped
+        return train, None, problems
     val_classes = find_classes(val_dir)
     unknown = sorted(set(val_classes) - set(classes))
     if unknown:
         raise ValueError(f"{val_dir} has class folders not in {train_dir}: {unknown[:10]}")
     if not val_classes:
         raise ValueError(f"{val_dir} has no class folders")
-    val_samples, val_skipped = index_folder(
-        val_dir, val_classes, strict=strict, max_pixels=max_pixels
+    val_samples, val_problems = scan_folder(
+        val_dir, val_classes, verify=verify, max_pixels=max_pixels
     )
     to_train_label = [classes.index(c) for c in val_classes]
     val_samples = [(p, to_train_label[y]) for p, y in val_samples]
-    return (
-        train,
-        ImageFolderDataset(val_samples, classes, transform, max_pixels),
-        (skipped + val_skipped),
-    )
+    val = ImageFolderDataset(val_samples, classes, transform, max_pixels)
+    return train, val, {**problems, **val_problems}
 
 
-def _load(
-    data: str | os.PathLike, transform: Callable, strict: bool, max_pixels: int | None
-) -> tuple[_Pool, _Pool | None, list[str]]:
-    """(train pool, val, skipped) for any accepted layout; transforms set later."""
+def find_pools(
+    data: str | os.PathLike, transform: Callable, verify: bool, max_pixels: int | None
+) -> tuple[_Pool, _Pool | None, dict[str, str]]:
+    """(train pool, val, problems: skipped file -> reason) for any accepted layout."""
     if isinstance(data, str) and data == "demo":
         root = demo_root()
-        return _folders(root / "train", root / "val", transform, strict, max_pixels)
+        return _folders(root / "train", root / "val", transform, verify, max_pixels)
     root = Path(data).expanduser()
     if not root.is_dir():
         raise ValueError(f"data {str(data)!r} is not a directory; accepted layouts: {LAYOUTS}")
     if (root / "train").is_dir():
         val = root / "val" if (root / "val").is_dir() else None
-        return _folders(root / "train", val, transform, strict, max_pixels)
+        return _folders(root / "train", val, transform, verify, max_pixels)
     layout = find_cifar(root)
     if layout is not None:
         classes, (x, y), (xt, yt) = read_cifar(layout)
         return (
             CifarDataset(x, y, classes, transform),
             CifarDataset(xt, yt, classes, transform),
-            [],
+            {},
         )
     if (root / "val").is_dir():
         raise ValueError(f"{root} has val/ but no train/; accepted layouts: {LAYOUTS}")
     if find_classes(root):
-        return _folders(root, None, transform, strict, max_pixels)
+        return _folders(root, None, transform, verify, max_pixels)
     raise ValueError(f"{root} matches no accepted dataset layout: {LAYOUTS}")
+
+
+def load_pools(
+    data: str | os.PathLike, transform: Callable, strict: bool, max_pixels: int | None
+) -> tuple[_Pool, _Pool | None, dict[str, str]]:
+    """:func:`find_pools` as training uses it: unusable files skipped with a warning naming
+    each, or (``strict``: every file decoded first) refused with a ``ValueError``."""
+    pool, val, problems = find_pools(data, transform, strict, max_pixels)
+    if problems:
+        listing = [f"{p} ({r})" for p, r in problems.items()]
+        if strict:
+            raise ValueError(
+                f"{len(problems)} unreadable image(s) in {data}:\n" + describe_paths(listing)
+            )
+        warnings.warn(
+            f"skipping {len(problems)} unreadable image(s) in {data}:\n" + describe_paths(listing),
+            stacklevel=3,
+        )
+    return pool, val, problems
 
 
 def build_datasets(
@@ -147,7 +174,7 @@ def build_datasets(
     check_choice(AugmentName, augment, "augment")
     train_tf = train_transform(resolution, augment, crop_scale=crop_scale)
     eval_tf = eval_transform(resolution, eval_crop)
-    pool, val, skipped = _load(data, eval_tf, strict, max_pixels)
+    pool, val, skipped = load_pools(data, eval_tf, strict, max_pixels)
     if len(pool) == 0:
         raise ValueError(f"no training images found in {data!r}")
     train_idx, minival_idx = stratified_split(pool.targets, minival_size, seed)
@@ -156,5 +183,6 @@ def build_datasets(
         minival=pool.subset(minival_idx, eval_tf),
         val=val,
         classes=list(pool.classes),
-        skipped=skipped,
+        skipped=list(skipped),
+        skip_reasons=skipped,
     )

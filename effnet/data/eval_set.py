@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
 from effnet.data.demo import demo_root
 from effnet.data.folder import ImageFolderDataset, find_classes, index_folder
-from effnet.data.transforms import eval_transform
+from effnet.data.transforms import Transform, eval_transform
 
 
 class _Relabelled(Dataset):
@@ -35,14 +35,17 @@ def eval_dataset(
     *,
     crop: float | None = None,
     strict: bool = False,
+    transform: Transform | None = None,
 ) -> tuple[Dataset, list[str]]:
     """An eval-transformed dataset for ``data`` with labels in the model's class order.
 
     ``data``: ``"demo"`` (its val split), a folder of class folders, a dataset root whose
     ``val/`` is used, or a CIFAR folder (its test set); ``crop``: the eval crop fraction
-    (default the paper's). Returns ``(dataset, skipped paths)``.
+    (default the paper's); ``transform``: another eval transform (e.g. the model's,
+    ``effnet.create_transform``) instead of ``eval_transform(resolution, crop)``. Returns
+    ``(dataset, skipped paths)``.
     """
-    transform = eval_transform(resolution, crop)
+    transform = transform or eval_transform(resolution, crop)
     root = demo_root() / "val" if str(data) == "demo" else Path(data).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")

@@ -1,7 +1,7 @@
 """Reading one image file: any format PIL opens, any mode, to a clean RGB image.
 
-Also the cheap validity check run when a folder is indexed, so that broken files are found
-before training rather than hours into it.
+Also the checks of a folder's files: :func:`header_problem` (cheap, run when a folder is
+indexed) and :func:`check_image` (a decode, for ``--verify`` / ``--strict``).
 """
 
 from __future__ import annotations
@@ -96,6 +96,27 @@ def load_image(
             raise ValueError(f"{path}: {w}x{h} = {w * h} pixels exceeds max_pixels={max_pixels}")
         img.load()
         return to_rgb(_exif_transpose(img))
+
+
+def header_problem(
+    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> str | None:
+    """What the file's header shows is wrong, or ``None``: an empty file, not an image PIL
+    can identify, or more than ``max_pixels`` pixels. Nothing is decoded, so a truncated
+    image passes here; :func:`check_image` decodes. PIL's ``DecompressionBombWarning``
+    should be silenced by the caller (the cap is ours)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file (0 bytes)"
+        with Image.open(path) as img:
+            w, h = img.size
+    except Image.DecompressionBombError as e:
+        return f"decompression bomb: {e}"
+    except Exception as e:  # PIL raises several types for files it cannot identify
+        return f"not an image ({type(e).__name__}: {e})"
+    if max_pixels is not None and w * h > max_pixels:
+        return f"{w}x{h} = {w * h} pixels exceeds max_pixels={max_pixels}"
+    return None
 
 
 def check_image(

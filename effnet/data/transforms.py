@@ -9,13 +9,14 @@ set its own crop fraction instead (:func:`eval_crop_fraction`); runs store it wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from effnet.types import AugmentName, choices
+from effnet.types import AugmentName, CropOrder, Interpolation, check_choice, choices
 
 # ImageNet statistics on 0..1 input (the official code's MEAN_RGB / STDDEV_RGB divided by 255).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -28,6 +29,8 @@ RANDAUGMENT_N = 2
 RANDAUGMENT_M = 9
 
 Transform = Callable[[Image.Image], torch.Tensor]
+_PIL_FILTER = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+_TV_FILTER = {"bicubic": T.InterpolationMode.BICUBIC, "bilinear": T.InterpolationMode.BILINEAR}
 
 
 def eval_crop_fraction(resolution: int, crop: float | None = None) -> float:
@@ -60,33 +63,65 @@ class CenterCropFraction:
         size: output side in pixels.
         fraction: crop side as a fraction of the shorter image side, ``size / (size + 32)``
             for the paper's recipe.
+        interpolation: the resize filter (bicubic in the official code).
     """
 
-    def __init__(self, size: int, fraction: float) -> None:
+    def __init__(
+        self, size: int, fraction: float, interpolation: Interpolation = "bicubic"
+    ) -> None:
         if size < 1 or not 0.0 < fraction <= 1.0:
             raise ValueError(f"need size >= 1 and 0 < fraction <= 1, got {size}, {fraction}")
+        check_choice(Interpolation, interpolation, "interpolation")
         self.size = size
         self.fraction = fraction
+        self.interpolation = interpolation
 
     def __call__(self, img: Image.Image) -> Image.Image:
         img = img.crop(center_crop_box(img.size, self.fraction))
-        return img.resize((self.size, self.size), Image.Resampling.BICUBIC)
+        return img.resize((self.size, self.size), _PIL_FILTER[self.interpolation])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={self.size}, fraction={self.fraction:.4f})"
 
 
-def _normalize() -> list[Callable]:
-    return [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+def resize_size(resolution: int, fraction: float) -> int:
+    """The shorter side a resize-then-crop transform resizes to: ``floor(res / fraction)``
+    (timm's ``scale_size``; torchvision's ``resize_size`` of its EfficientNet weights)."""
+    return int(math.floor(resolution / fraction + 1e-6))  # 224 / (224 / 256) is 256, not 255
 
 
-def eval_transform(resolution: int, crop: float | None = None) -> Transform:
+def _normalize(mean: Sequence[float], std: Sequence[float]) -> list[Callable]:
+    return [T.ToTensor(), T.Normalize(tuple(mean), tuple(std))]
+
+
+def eval_transform(
+    resolution: int,
+    crop: float | None = None,
+    *,
+    crop_order: CropOrder = "crop_then_resize",
+    interpolation: Interpolation = "bicubic",
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Transform:
     """Centre crop of ``crop`` (default the paper's ``resolution / (resolution + 32)``) of the
     shorter side, bicubic resize, ImageNet normalisation (``_decode_and_center_crop`` with
     ``CROP_PADDING = 32`` in the official ``preprocessing.py``). Input: an RGB PIL image;
-    output: (3, res, res) float."""
+    output: (3, res, res) float.
+
+    ``crop_order="resize_then_crop"`` resizes the shorter side to :func:`resize_size` first and
+    then crops ``resolution`` (as torchvision's and timm's eval transforms do); ``interpolation``,
+    ``mean`` and ``std`` follow other weights' published preprocessing.
+    """
+    check_choice(CropOrder, crop_order, "crop_order")
     fraction = eval_crop_fraction(resolution, crop)
-    return T.Compose([CenterCropFraction(resolution, fraction), *_normalize()])
+    if crop_order == "resize_then_crop":
+        steps: list[Callable] = [
+            T.Resize(resize_size(resolution, fraction), interpolation=_TV_FILTER[interpolation]),
+            T.CenterCrop(resolution),
+        ]
+    else:
+        steps = [CenterCropFraction(resolution, fraction, interpolation)]
+    return T.Compose([*steps, *_normalize(mean, std)])
 
 
 def train_transform(
@@ -94,6 +129,8 @@ def train_transform(
     augment: AugmentName = "autoaugment",
     *,
     crop_scale: tuple[float, float] = (0.08, 1.0),
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
 ) -> Transform:
     """Random-area crop (``crop_scale`` of the area, aspect 3/4..4/3, bicubic), horizontal
     flip, then AutoAugment (ImageNet policy), RandAugment (N=2, M=9) or nothing; ImageNet
@@ -101,7 +138,7 @@ def train_transform(
     ``preprocessing.py``).
 
     ``crop_scale=(0.08, 1.0)`` is the paper's; a milder lower bound (e.g. 0.35) suits tiny
-    images such as the demo set.
+    images such as the demo set. ``mean`` / ``std``: other weights' normalisation.
     """
     if resolution < 1:
         raise ValueError(f"resolution must be >= 1, got {resolution}")
@@ -123,4 +160,4 @@ def train_transform(
         steps.append(T.RandAugment(num_ops=RANDAUGMENT_N, magnitude=RANDAUGMENT_M))
     elif augment != "none":
         raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
-    return T.Compose([*steps, *_normalize()])
+    return T.Compose([*steps, *_normalize(mean, std)])

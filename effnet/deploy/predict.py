@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from effnet.data.image import load_image
-from effnet.data.transforms import eval_transform
+from effnet.data.preprocess import create_transform
 
 
 @torch.no_grad()
@@ -23,9 +23,11 @@ def predict_images(
     crop: float | None = None,
 ) -> list[dict[str, Any]]:
     """Top-``topk`` ``{"class", "index", "probability"}`` for each image file, through the
-    eval transform at ``resolution`` (default the model's) with crop fraction ``crop``."""
-    res = resolution or model.spec.resolution  # type: ignore[union-attr]
-    transform = eval_transform(res, crop)
+    model's eval transform (:func:`effnet.create_transform`: its data config) at ``resolution``
+    with crop fraction ``crop`` when given."""
+    if resolution is None and getattr(model, "pretrained_cfg", None) is None:
+        resolution = model.spec.resolution  # type: ignore[union-attr]
+    transform = create_transform(model, resolution=resolution, crop=crop)
     model.eval()
     results = []
     for p in paths:

@@ -1,4 +1,5 @@
-"""The class names recorded with a weights file, wherever a run or a user put them."""
+"""The class names recorded with a weights file, wherever a run or a user put them, and
+ImageNet's (for weights trained on it)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,15 @@ def read_class_names(weights: str | os.PathLike[str]) -> list[str] | None:
         if names := _as_names(value):
             return names
     return None
+
+
+#: ImageNet-1k's class count; 1000-class weights from another library are ImageNet's.
+IMAGENET_CLASSES = 1000
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet-1k class names in the standard label order, as torchvision ships them
+    with its weights (``meta["categories"]`` of its ImageNet weights)."""
+    from torchvision.models import get_weight
+
+    return list(get_weight("EfficientNet_B0_Weights.IMAGENET1K_V1").meta["categories"])

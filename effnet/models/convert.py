@@ -20,7 +20,9 @@ from effnet.models.efficientnet_pytorch_keys import (
     CLASSIFIER_WEIGHT,
     convert_efficientnet_pytorch,
 )
+from effnet.models.key_order import in_module_order
 from effnet.models.network import Network
+from effnet.models.published import source_config
 from effnet.models.registry import get_spec
 from effnet.models.weights import (
     StateDict,
@@ -91,6 +93,8 @@ def load_pretrained(
     weights: str | os.PathLike[str] | StateDict,
     *,
     source: Source = "effnet",
+    drop_rate: float | None = None,
+    drop_path_rate: float | None = None,
 ) -> Network:
     """Build ``name`` and load weights made by effnet, torchvision, timm or
     ``efficientnet_pytorch``; returns eval mode.
@@ -103,15 +107,20 @@ def load_pretrained(
     padding, eps 1e-3). Those two pad for one image size fixed when the model is built (its
     native resolution by default); effnet pads each input as TF does, which is the same at
     that size.
+
+    ``model.pretrained_cfg`` is the preprocessing the source published with its weights for
+    ``name`` (:func:`effnet.models.published.source_config`); an effnet file's is its own.
     """
     check_choice(Source, source, "source")
+    drops = {"drop_rate": drop_rate, "drop_path_rate": drop_path_rate}
     if source == "effnet" and not isinstance(weights, Mapping):
-        return load_weights(weights, name=name).eval()
+        return load_weights(weights, name=name, **drops).eval()
     state = weights if isinstance(weights, Mapping) else read_tensors(Path(weights))
     spec = get_spec(name)
     if source == "effnet":
-        model = Network(spec, num_classes=_num_classes(state, source))
+        model = Network(spec, num_classes=_num_classes(state, source), **drops)
         load_state_dict_strict(model, state)
+        model.pretrained_cfg["source"] = "effnet"
         return model.eval()
     if source == "torchvision":
         eps, padding = (1e-3 if spec.name in _TORCHVISION_EPS_1E3 else 1e-5), "symmetric"
@@ -122,10 +131,14 @@ def load_pretrained(
         num_classes=_num_classes(state, source),
         padding=padding,
         bn_eps=eps,  # type: ignore[arg-type]
+        **drops,
     )
     if source == "efficientnet_pytorch":
         converted = convert_efficientnet_pytorch(model, state)
-    else:
-        converted = convert_by_layout(model, state)
+    else:  # a safetensors file keeps its keys sorted by name, not in module order
+        converted = convert_by_layout(model, in_module_order(state, source))
     model.load_state_dict(converted, strict=True)
+    model.pretrained_cfg = source_config(spec, source, num_classes=model.num_classes)
+    if not isinstance(weights, Mapping):
+        model.pretrained_cfg["weights"] = str(weights)
     return model.eval()

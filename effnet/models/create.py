@@ -1,4 +1,5 @@
-""":func:`create_model`: a registered name, a spec or a weights file -> a ready network."""
+""":func:`create_model`: a registered name, a spec, a weights file or published weights -> a
+ready network."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from effnet.models.convert import load_pretrained
+from effnet.models.fetch import published_file
 from effnet.models.lean import make_memory_efficient
 from effnet.models.network import FeatureNetwork, Network
 from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
 from effnet.models.weights import WeightsMismatchError, load_weights
-from effnet.types import Padding
+from effnet.types import Padding, PublishedHub
 
 
 def create_model(
@@ -28,6 +31,7 @@ def create_model(
     out_indices: Sequence[int] | None = None,
     bn_eps: float = 1e-3,
     memory_efficient: bool = False,
+    pretrained: PublishedHub | None = None,
 ) -> nn.Module:
     """Build a registered model or any spec.
 
@@ -48,10 +52,33 @@ def create_model(
         bn_eps: BatchNorm epsilon.
         memory_efficient: lean training by per-block activation checkpointing (see
             :mod:`effnet.models.lean`); same outputs, gradients and ``state_dict`` keys.
+        pretrained: ``"torchvision"`` or ``"timm"``: that library's published ImageNet weights
+            for ``name``, from its download cache (fetched once if missing; see
+            :mod:`effnet.models.fetch`). The model is configured like the source (padding, BN
+            eps) and ``model.pretrained_cfg`` holds the preprocessing published with the
+            weights. ``num_classes`` other than 1000 gives a new, untrained head.
+
+    Every model carries its data config, ``model.pretrained_cfg``
+    (:mod:`effnet.models.data_config`); ``effnet.create_transform(model)`` feeds it images.
     """
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects feature levels: pass features_only=True with it")
-    if weights is not None:
+    if pretrained is not None:
+        if weights is not None:
+            raise ValueError("give weights (a file) or pretrained (a library), not both")
+        if in_chans != 3:
+            raise ValueError(f"published weights take 3 input channels, not in_chans={in_chans}")
+        if not isinstance(name, str):
+            raise ValueError("pretrained weights are published for registered names, not specs")
+        path, layout = published_file(name, pretrained)
+        model = load_pretrained(
+            name, path, source=layout, drop_rate=drop_rate, drop_path_rate=drop_path_rate
+        ).train()  # as every other model create_model returns (and torchvision's, timm's)
+        if num_classes is not None and num_classes != model.num_classes:
+            model.reset_classifier(num_classes)
+        if memory_efficient:
+            make_memory_efficient(model)
+    elif weights is not None:
         model = load_weights(
             weights,
             name=name,

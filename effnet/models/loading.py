@@ -3,7 +3,9 @@
 :func:`load_for_eval` returns the model (eval mode), its class names and the eval geometry,
 so every verb given the same weights classifies the same pixels: the resolution and the eval
 crop a training run stored with its weights (``train_resolution`` / ``eval_crop`` metadata),
-unless the caller gives others.
+else those published with the weights (``model.pretrained_cfg``), unless the caller gives
+others. The weights are a file (``weights`` with its ``source``) or a library's published
+ImageNet weights (``pretrained="torchvision"`` / ``"timm"``, see :mod:`effnet.models.fetch`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from effnet.models.class_names import read_class_names
+from effnet.models.class_names import IMAGENET_CLASSES, imagenet_class_names, read_class_names
 from effnet.models.convert import load_pretrained
 from effnet.models.create import create_model
+from effnet.models.data_config import fixed_crop
 from effnet.models.network import Network
 from effnet.models.weights import load_weights, read_metadata
-from effnet.types import Source
+from effnet.types import PublishedHub, Source
 
 
 def stored_eval_settings(weights: str | os.PathLike[str]) -> tuple[int | None, float | None]:
@@ -30,15 +33,7 @@ def stored_eval_settings(weights: str | os.PathLike[str]) -> tuple[int | None, f
     return (int(res) if res else None), (float(crop) if crop else None)
 
 
-def load_model(
-    weights: str | os.PathLike[str], *, model: str | None = None, source: Source = "effnet"
-) -> tuple[Network, list[str]]:
-    """The model and class names for ``weights`` (eval mode). Classes default to ``"0".."n-1"``.
-
-    ``model`` names the architecture: required for other libraries' weights, checked against
-    the metadata of effnet files.
-    """
-    path = Path(weights)
+def _from_file(path: Path, model: str | None, source: Source) -> tuple[Network, list[str] | None]:
     if not path.is_file():
         raise FileNotFoundError(f"weights not found: {path}")
     if source == "effnet" and path.suffix == ".safetensors":
@@ -48,30 +43,68 @@ def load_model(
             raise ValueError(f"--model is required for {source} weights ({path})")
         net = load_pretrained(model, path, source=source)
     assert isinstance(net, Network)
+    return net, read_class_names(path)
+
+
+def load_model(
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    model: str | None = None,
+    source: Source = "effnet",
+    pretrained: PublishedHub | None = None,
+) -> tuple[Network, list[str]]:
+    """The model and class names for ``weights``, or for ``pretrained`` (a library's published
+    ImageNet weights of ``model``); eval mode.
+
+    ``model`` names the architecture: required for other libraries' weights, checked against
+    the metadata of effnet files. Class names: those recorded with the weights, else
+    ImageNet's for 1000 classes from another library, else ``"0".."n-1"``; also in
+    ``model.pretrained_cfg["classes"]``.
+    """
+    if pretrained is not None:
+        if weights is not None:
+            raise ValueError("give --weights (a file) or --pretrained (a library), not both")
+        if model is None:
+            raise ValueError(f"--pretrained {pretrained} needs --model NAME")
+        net = create_model(model, pretrained=pretrained)
+        assert isinstance(net, Network)
+        recorded = net.pretrained_cfg.get("classes")
+    elif weights is None:
+        raise ValueError("give --weights FILE or --pretrained torchvision|timm")
+    else:
+        path = Path(weights)
+        net, recorded = _from_file(path, model, source)
+        if recorded is not None and len(recorded) != net.num_classes:
+            raise ValueError(
+                f"{len(recorded)} class names stored with {path}, but the model has "
+                f"{net.num_classes} outputs"
+            )
+        if recorded is None and source != "effnet" and net.num_classes == IMAGENET_CLASSES:
+            recorded = imagenet_class_names()
     net.eval()
-    classes = read_class_names(path) or [str(i) for i in range(net.num_classes)]
-    if len(classes) != net.num_classes:
-        raise ValueError(
-            f"{len(classes)} class names stored with {path}, but the model has "
-            f"{net.num_classes} outputs"
-        )
+    classes = list(recorded) if recorded else [str(i) for i in range(net.num_classes)]
+    net.pretrained_cfg["classes"] = classes
     return net, classes
 
 
 def load_for_eval(
-    weights: str | os.PathLike[str],
+    weights: str | os.PathLike[str] | None = None,
     *,
     model: str | None = None,
     source: Source = "effnet",
     resolution: int | None = None,
     crop: float | None = None,
+    pretrained: PublishedHub | None = None,
 ) -> tuple[Network, list[str], int, float | None]:
     """:func:`load_model` plus the eval geometry: ``(model, classes, resolution, crop)``.
 
-    The given ``resolution`` / ``crop`` win over those stored with the weights; the resolution
-    falls back to the model's own, the crop to ``None`` (the paper's ``res / (res + 32)``).
+    The given ``resolution`` / ``crop`` win over those stored with the weights, which win over
+    the model's data config (``model.pretrained_cfg``: the published preprocessing of other
+    libraries' weights, or the variant's). ``crop`` is ``None`` where the paper's
+    ``res / (res + 32)`` applies; :func:`effnet.create_transform` builds the transform.
     """
-    net, classes = load_model(weights, model=model, source=source)
-    stored_res, stored_crop = stored_eval_settings(weights)
-    res = resolution or stored_res or int(net.spec.resolution)
-    return net, classes, res, crop or stored_crop
+    net, classes = load_model(weights, model=model, source=source, pretrained=pretrained)
+    stored_res, stored_crop = stored_eval_settings(weights) if weights else (None, None)
+    cfg = net.pretrained_cfg
+    res = resolution or stored_res or int(cfg["input_size"][-1])
+    return net, classes, res, crop or stored_crop or fixed_crop(cfg)

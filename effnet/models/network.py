@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from effnet.models.blocks import BLOCKS
+from effnet.models.data_config import DataConfig, default_config
 from effnet.models.layers import batch_norms, create_conv2d, make_activation, tf_batchnorm
 from effnet.models.lean import make_memory_efficient
 from effnet.models.plan import NetworkPlan, plan_network
@@ -132,6 +133,11 @@ class Network(nn.Module):
             nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         )
         self.apply(init_weights)
+        #: how to feed the network images (:mod:`effnet.models.data_config`): the variant's
+        #: defaults until weights are loaded
+        self.pretrained_cfg: DataConfig = default_config(
+            spec, num_classes=num_classes, in_chans=in_chans
+        )
         self.memory_efficient = memory_efficient
         if memory_efficient:
             make_memory_efficient(self)
@@ -180,8 +186,13 @@ class Network(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes`` outputs."""
+        """Replace the classifier with a freshly initialised one for ``num_classes`` outputs
+        (the data config keeps its preprocessing and forgets the class names)."""
         self.num_classes = num_classes
+        cfg = getattr(self, "pretrained_cfg", None) or default_config(
+            self.spec, num_classes=num_classes, in_chans=self.in_chans
+        )
+        self.pretrained_cfg = {**cfg, "num_classes": num_classes, "classes": None}
         self.classifier = (
             nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         )
@@ -269,6 +280,7 @@ class FeatureNetwork(nn.Module):
         self.taps = [s for s in stages if s >= 0]
         self.spec = network.spec
         self.in_chans = network.in_chans
+        self.pretrained_cfg: DataConfig = dict(network.pretrained_cfg)
         self.conv_stem, self.bn1, self.act1 = network.conv_stem, network.bn1, network.act1
         self.stem_pool = network.stem_pool
         self.blocks = nn.Sequential(*list(network.blocks)[: max(stages) + 1])

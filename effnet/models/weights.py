@@ -6,6 +6,7 @@ files from other libraries are read with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from effnet.files import atomic_write
+from effnet.models.data_config import config_json, effnet_config
 from effnet.models.network import Network
 from effnet.models.spec import NetworkSpec
 
@@ -33,11 +35,17 @@ def save_weights(
     """Write ``model``'s weights to a safetensors file with the metadata needed to rebuild it.
 
     The file is written atomically (:func:`effnet.files.atomic_write`): an interrupted save
-    never leaves a half-written file under ``path``.
+    never leaves a half-written file under ``path``. The model's data config
+    (``model.pretrained_cfg``) is stored too (``data_config``, and its class names under
+    ``classes`` unless ``metadata`` names classes), so the file is fed as the model was.
     """
     if not isinstance(model, Network):
         raise TypeError(f"save_weights needs an effnet Network, got {type(model).__name__}")
+    cfg = getattr(model, "pretrained_cfg", None)  # None: a network pickled before it existed
+    names = cfg.get("classes") if cfg else None
     meta = {
+        **({"data_config": config_json(cfg)} if cfg else {}),
+        **({"classes": json.dumps(list(names))} if names else {}),
         "format": "effnet",
         "format_version": FORMAT_VERSION,
         "name": model.spec.name,
@@ -118,6 +126,10 @@ def load_weights(
         bn_eps=float(meta["bn_eps"]),
     )
     load_state_dict_strict(model, read_tensors(Path(path)))
+    model.pretrained_cfg = effnet_config(
+        spec, meta, num_classes=model.num_classes, in_chans=model.in_chans
+    )
+    model.pretrained_cfg["weights"] = str(path)
     return model
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from effnet.train.recipe import SMALL, Recipe
 from effnet.types import AmpMode, DeviceName, NanPolicy, Source, check_choice
@@ -23,14 +23,27 @@ class TrainConfig:
         model: a registered name, a :class:`effnet.NetworkSpec`, or ``None`` for the default
             small compound-scaled-down EfficientNet (see :mod:`effnet.train.build`).
         recipe: the hyper-parameters (:data:`effnet.train.recipe.SMALL` by default).
-        lr: absolute learning rate overriding ``recipe.lr_per_256 * batch / 256``.
+        lr: absolute learning rate overriding ``recipe.lr_per_256 * global batch / 256``.
         seed: seeds Python, NumPy and torch, the data split and the data order.
         workers: DataLoader worker processes (persistent; pinned memory on GPU); ``None``:
             :func:`effnet.train.loaders.default_workers` for the device.
         device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
-        amp: ``None``, ``"bf16"`` or ``"fp16"`` (fp16 on CUDA only, with a grad scaler).
+        amp: ``"bf16"``, ``"fp16"`` (CUDA only, with a grad scaler; its overflow check reads
+            the device once per step) or off: ``None`` (on resume: the saved run's) or
+            ``False`` (off, on resume too). The command line defaults to bf16 on CUDA.
         channels_last, compile: memory format and ``torch.compile``.
-        accum_steps: micro-batches per optimizer step (``recipe.batch_size`` is the total).
+        accum_steps: micro-batches per optimizer step.
+        batch_per_process: ``recipe.batch_size`` is the batch of one process per
+            micro-batch, as in timm's and torchvision's ``train.py``: the global batch is
+            ``batch_size x processes x accum_steps``, and the learning rate scales with it
+            (:meth:`batches`). ``False``: ``recipe.batch_size`` is the global batch, split
+            over processes and micro-batches, as checkpoints written before this field
+            existed recorded it (:func:`saved_config` reads them so).
+        sync_bn: BatchNorm statistics over all processes (:class:`torch.nn.SyncBatchNorm`), as
+            the official code's ``TpuBatchNormalization`` averages them across TPU replicas
+            (``utils.py``); CUDA only, nothing to do on one process.
+        clip_grad: clip the global gradient norm to this before each optimizer step
+            (after unscaling, with fp16); ``None``: no clipping.
         minival_size: fraction (< 1) or count of train images held out for model selection.
         resume: continue from ``out/last.ckpt`` with the saved run's settings; the runtime
             ones (:data:`RUNTIME_FIELDS`) are this config's (see :func:`restore_config`).
@@ -54,10 +67,13 @@ class TrainConfig:
     seed: int = 0
     workers: int | None = None
     device: DeviceName | None = None
-    amp: AmpMode | None = None
+    amp: AmpMode | Literal[False] | None = None
     channels_last: bool = False
     compile: bool = False
     accum_steps: int = 1
+    batch_per_process: bool = True
+    sync_bn: bool = False
+    clip_grad: float | None = None
     minival_size: float = 0.1
     resume: bool = False
     init_from: str | None = None
@@ -87,7 +103,9 @@ class TrainConfig:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.minival_size < 0:
             raise ValueError(f"minival size must be >= 0, got {self.minival_size}")
-        if self.amp is not None:
+        if self.clip_grad is not None and not 0 < self.clip_grad < float("inf"):
+            raise ValueError(f"gradient clipping norm must be > 0, got {self.clip_grad}")
+        if self.amp is not None and self.amp is not False:
             check_choice(AmpMode, self.amp, "amp")
         if self.device is not None:
             check_choice(DeviceName, self.device, "device")
@@ -111,6 +129,23 @@ class TrainConfig:
             raise ValueError(f"eval crop must be in (0, 1], got {r.eval_crop}")
         if r.patience is not None and r.patience < 1:
             raise ValueError(f"patience must be >= 1, got {r.patience}")
+
+    def batches(self, world_size: int) -> tuple[int, int]:
+        """``(per process, global)``: the batch each process computes per micro-batch, and
+        the images per optimizer step over all processes (which the learning rate follows
+        linearly, as in the official ``main.py``). Raises ``ValueError`` when a global
+        ``batch_size`` (``batch_per_process=False``) does not split evenly."""
+        batch, accum = self.recipe.batch_size, self.accum_steps
+        if self.batch_per_process:
+            return batch, batch * world_size * accum
+        per_process, rem = divmod(batch, world_size * accum)
+        if rem or per_process < 1:
+            raise ValueError(
+                f"batch size {batch} (the global batch of a run saved before batch sizes "
+                f"were per process) must be a multiple of processes ({world_size}) x "
+                f"accum steps ({accum})"
+            )
+        return per_process, batch
 
     def run_dir(self, model_name: str) -> Path:
         """``out``, or ``runs/<model>-<YYYYmmdd-HHMMSS>``."""
@@ -157,9 +192,12 @@ IN_MEMORY = "<in-memory DataBundle>"  # what to_dict records for a DataBundle
 
 def saved_config(saved: Mapping[str, Any]) -> TrainConfig:
     """The :class:`TrainConfig` a checkpoint recorded (``saved``: its ``to_dict()``); keys
-    this version does not know (0.1's ``extra``) are ignored."""
+    this version does not know (0.1's ``extra``) are ignored. A config without
+    ``batch_per_process`` was saved when ``recipe.batch_size`` was the global batch: it reads
+    as ``batch_per_process=False``, so the run resumes with the batches it had."""
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in saved.items() if k in names and k != "recipe"}
+    values.setdefault("batch_per_process", False)
     recipe_d = dict(saved["recipe"])
     recipe_d["crop_scale"] = tuple(recipe_d["crop_scale"])
     return TrainConfig(**values, recipe=Recipe(**recipe_d))

@@ -3,15 +3,23 @@
 torchrun sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; we then join the process group
 (NCCL on GPU, gloo on CPU), shard data with :class:`torch.utils.data.DistributedSampler`,
 sum metrics with ``all_reduce`` and let rank 0 alone write files.
+
+Flags the host decides every step (a stop request) are agreed over a gloo group on CPU
+tensors, beside the NCCL one: reading an NCCL result would make the host wait for all the
+work queued on the GPU.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+
+#: The gloo group of :func:`broadcast_flag` when the default group is NCCL (else ``None``).
+_host_group: Any = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ def setup(device: str | None = None) -> DistInfo:
 
     ``device``: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
     """
+    global _host_group
     want_cuda = wants_cuda(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -62,13 +71,16 @@ def setup(device: str | None = None) -> DistInfo:
         dev = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+        _host_group = dist.new_group(backend="gloo") if want_cuda else None
     return DistInfo(rank=rank, world_size=world, local_rank=local, device=dev)
 
 
 def cleanup() -> None:
     """Leave the process group (if we joined one)."""
+    global _host_group
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    _host_group = None
 
 
 def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
@@ -90,12 +102,22 @@ def all_reduce_mean_(tensors: list[torch.Tensor], info: DistInfo) -> None:
 
 
 def broadcast_flag(flag: bool, info: DistInfo) -> bool:
-    """True on every process if it is true on any (e.g. a stop request or a NaN loss)."""
+    """True on every process if it is true on any (e.g. a stop request); host to host, so
+    the GPU's queue is not drained (see the module docstring)."""
     if not info.enabled:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    on_host = _host_group is not None or info.device.type == "cpu"
+    t = torch.tensor([1.0 if flag else 0.0], device="cpu" if on_host else info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_host_group)
     return bool(t.item() > 0)
+
+
+def any_flag_(flag: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """``flag`` (a number on the device, > 0 = set) made the maximum over processes, in
+    place; the host does not wait for it (a no-op on one process)."""
+    if info.enabled:
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return flag
 
 
 def barrier(info: DistInfo) -> None:

@@ -15,16 +15,22 @@ Short runs: an EMA with decay ``d`` averages over roughly ``1 / (1 - d)`` steps 
 the end. :func:`effective_decay` caps the horizon at a fraction of the run's optimizer steps:
 ``d_eff = min(d, 1 - 1 / (horizon_fraction * total_steps))``. For the paper's ImageNet run
 (~218k steps at batch 2048 x 350 epochs) the cap is far above 0.9999 and changes nothing.
+
+:class:`EMA` updates as ``AveragedModel`` does, without asking the device each step whether it
+is the first update (``AveragedModel`` tests its ``n_averaged`` buffer, which makes the host
+wait for the GPU every step).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils._foreach_utils import _group_tensors_by_device_and_dtype
 
 from effnet.models.layers import batch_norms
 from effnet.train.distributed import DistInfo, all_reduce_mean_
@@ -39,9 +45,41 @@ def effective_decay(decay: float, total_steps: int, horizon_fraction: float = 0.
     return min(decay, 1.0 - 1.0 / horizon)
 
 
-def build_ema(model: nn.Module, decay: float) -> AveragedModel:
+class EMA(AveragedModel):
+    """:class:`AveragedModel` (``use_buffers=True``, an EMA ``multi_avg_fn``) whose update
+    reads ``n_averaged`` from the device once, then counts on the host."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        super().__init__(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self._updates: int | None = None  # n_averaged on the host; None: not read yet
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._updates = None
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        """The first update copies ``model``, later ones average into it (``multi_avg_fn``)."""
+        if self._updates is None:
+            self._updates = int(self.n_averaged)
+        mine = list(itertools.chain(self.module.parameters(), self.module.buffers()))
+        theirs = [
+            t.detach().to(m.device)
+            for m, t in zip(mine, itertools.chain(model.parameters(), model.buffers()))
+        ]
+        if self._updates == 0:
+            torch._foreach_copy_([m.detach() for m in mine], theirs)
+        else:
+            grouped = _group_tensors_by_device_and_dtype([[m.detach() for m in mine], theirs])
+            for (device, _), ([own, other], _) in grouped.items():
+                self.multi_avg_fn(own, other, self.n_averaged.to(device))  # type: ignore[misc]
+        self.n_averaged += 1
+        self._updates += 1
+
+
+def build_ema(model: nn.Module, decay: float) -> EMA:
     """An EMA copy of ``model`` (unwrap DDP / compile before calling)."""
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    ema = EMA(model, decay)
     ema.eval()
     return ema
 

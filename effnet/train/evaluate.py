@@ -1,4 +1,8 @@
-"""Top-1 / top-5 accuracy (in percent) over a loader, exact across processes."""
+"""Top-1 / top-5 accuracy (in percent) over a loader, exact across processes.
+
+The counts are summed on the device and read once at the end, so the host queues batches
+without waiting for each one.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from torch.utils.data import DataLoader
 from effnet.train.distributed import DistInfo, all_reduce_sum
 
 
-def amp_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``--amp`` (``None``, ``"bf16"``, ``"fp16"``; fp16 on CUDA only)."""
-    if amp is None:
+def amp_dtype(amp: str | bool | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``--amp``: ``"bf16"``, ``"fp16"`` (CUDA only), or ``None`` /
+    ``False`` for none."""
+    if amp is None or amp is False:
         return None
     if amp == "fp16" and device.type != "cuda":
         raise ValueError("--amp fp16 needs a CUDA device; use --amp bf16 on CPU")
@@ -51,9 +56,11 @@ def evaluate(
     was_training = model.training
     model.eval()
     k = num_classes or getattr(model, "num_classes", None) or 0
-    correct1 = correct5 = count = loss_sum = 0.0
-    cls_correct = torch.zeros(max(k, 1), dtype=torch.float64)
-    cls_total = torch.zeros(max(k, 1), dtype=torch.float64)
+    # correct top-1, correct top-5, summed loss: float64, as Python floats summed them
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    count = 0
+    cls_correct = torch.zeros(max(k, 1), dtype=torch.float64, device=device)
+    cls_total = torch.zeros(max(k, 1), dtype=torch.float64, device=device)
     for images, targets in loader:
         images = images.to(device, non_blocking=True)
         if channels_last:
@@ -62,21 +69,18 @@ def evaluate(
         with autocast(device, amp_dtype):
             logits = model(images)
         logits = logits.float()
-        loss_sum += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+        loss = nn.functional.cross_entropy(logits, targets, reduction="sum")
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         hit = top == targets[:, None]
-        correct1 += hit[:, 0].sum().item()
-        correct5 += hit.any(dim=1).sum().item()
+        sums += torch.stack([t.double() for t in (hit[:, 0].sum(), hit.any(dim=1).sum(), loss)])
         count += targets.numel()
         if per_class:
             if cls_total.numel() < logits.shape[1]:
-                cls_total = torch.zeros(logits.shape[1], dtype=torch.float64)
-                cls_correct = torch.zeros(logits.shape[1], dtype=torch.float64)
-            t = targets.cpu()
-            cls_total.index_add_(0, t, torch.ones_like(t, dtype=torch.float64))
-            cls_correct.index_add_(0, t, hit[:, 0].cpu().double())
-    sums = all_reduce_sum([correct1, correct5, count, loss_sum], info)
-    correct1, correct5, count, loss_sum = sums
+                cls_total = torch.zeros(logits.shape[1], dtype=torch.float64, device=device)
+                cls_correct = torch.zeros(logits.shape[1], dtype=torch.float64, device=device)
+            cls_total.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+            cls_correct.index_add_(0, targets, hit[:, 0].double())
+    correct1, correct5, loss_sum, count = all_reduce_sum([*sums.tolist(), count], info)
     model.train(was_training)
     result: dict[str, Any] = {
         "top1": 100.0 * correct1 / count if count else 0.0,

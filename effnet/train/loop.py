@@ -1,12 +1,22 @@
 """The training loop: the paper's recipe (§5.2) on one process or many (DDP).
 
 Per optimizer step: forward (autocast) -> label-smoothed cross-entropy -> backward (accumulated
-over ``accum_steps`` micro-batches, DDP all-reduce on the last) -> optimizer -> EMA update ->
-per-step LR schedule. Per epoch: evaluate the EMA weights (the raw ones without an EMA; BN
-statistics recomputed first with ``ema_bn_batches``) on minival, keep the best ones
-(``best.safetensors``), write ``metrics.jsonl`` and ``last.ckpt``. At the end, the minival-best
-weights are evaluated on ``val``: the paper holds a minival out of the training set to select
-the model (§5.2), and reports the selected weights.
+over ``accum_steps`` micro-batches, DDP all-reduce on the last) -> gradient clipping (if asked)
+-> optimizer -> EMA update -> per-step LR schedule. Per epoch: evaluate the EMA weights (the raw
+ones without an EMA; BN statistics recomputed first with ``ema_bn_batches``) on minival, keep
+the best ones (``best.safetensors``), write ``metrics.jsonl`` and ``last.ckpt``. At the end, the
+minival-best weights are evaluated on ``val``: the paper holds a minival out of the training set
+to select the model (§5.2), and reports the selected weights.
+
+The host never waits for the device within a step: the loss, the correct count and whether
+the loss was finite accumulate on the device (:class:`effnet.train.state.DeviceSums`) and are
+read at the end of each epoch, before a stop is saved, and every :data:`READ_EVERY` steps while
+a progress bar shows them. A non-finite loss (``nan_policy="stop"``) raises
+:class:`NonFiniteLossError` at the first of these reads after it, agreed across processes,
+before anything is saved; ``best.safetensors`` and ``last.ckpt`` keep the weights from before
+it. ``nan_policy="skip"`` reads one flag per optimizer step, to skip the step exactly as it did
+(no update, no EMA, the bad micro-batch's BatchNorm statistics restored). fp16's grad scaler
+reads its overflow flag every step too; bf16, the command line's default on CUDA, does not.
 
 The run is built by :func:`effnet.train.setup.build_run`, its progress is a
 :class:`effnet.train.state.RunState`, and what it prints and writes besides weights is
@@ -29,16 +39,32 @@ from effnet.files import write_json
 from effnet.models.weights import load_weights, save_weights
 from effnet.train import build, checkpoint, distributed
 from effnet.train.config import TrainConfig
-from effnet.train.distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
+from effnet.train.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    any_flag_,
+    barrier,
+    broadcast_flag,
+)
 from effnet.train.ema import recalibrate_bn
 from effnet.train.evaluate import autocast, evaluate
 from effnet.train.loaders import eval_loader
-from effnet.train.report import Reporter, summarize
+from effnet.train.report import ProgressBar, Reporter, summarize
 from effnet.train.setup import Run, build_run
 from effnet.train.signals import StopSignals
-from effnet.train.state import RunState
+from effnet.train.state import DeviceSums, RunState
 
 Callback = Callable[[dict[str, Any]], "bool | None"]
+
+#: Steps between reads of the running sums while a progress bar shows them (with the bar off,
+#: they are read at the end of each epoch only).
+READ_EVERY = 20
+
+
+def _to_host(t: torch.Tensor) -> Any:
+    """Every value the loop reads from the device goes through here: the host waits for the
+    device at these points only."""
+    return t.tolist()
 
 
 class NonFiniteLossError(RuntimeError):
@@ -69,6 +95,9 @@ class Trainer:
         self.report = Reporter(info)
         self.state = RunState()
         self.parts: Run
+        self.sums: DeviceSums | None = None  # the epoch's sums on the device, while training
+        self._step_lrs: dict[int, float] = {}  # step -> LR, since the last read
+        self._step_bad: torch.Tensor | None = None  # nan_policy="skip": this step had one
 
     def setup(self) -> None:
         """Build the run (a resumed one continues its saved state) and describe it."""
@@ -87,7 +116,8 @@ class Trainer:
 
     def _finite_weights(self) -> bool:
         values = self.parts.eval_model.state_dict().values()
-        return all(bool(torch.isfinite(v).all()) for v in values if v.is_floating_point())
+        flags = [torch.isfinite(v).all() for v in values if v.is_floating_point()]
+        return not flags or bool(_to_host(torch.stack(flags).all()))
 
     def _save_best(self) -> None:
         """``best.safetensors`` (with what eval / predict need) and ``classes.json``."""
@@ -103,43 +133,62 @@ class Trainer:
         write_json(r.out / "classes.json", r.classes)
 
     # --------------------------------------------------------------------------- training
-    def _nonfinite(self, loss: torch.Tensor) -> str:
-        lr = self.parts.optimizer.param_groups[0]["lr"]
+    def _nonfinite(self, loss: float | None, step: int) -> str:
+        if loss is None:  # this process's losses were finite
+            where = f"loss is non-finite on another process at epoch {self.state.epoch + 1}"
+        else:
+            lr = self._step_lrs.get(step, self.parts.optimizer.param_groups[0]["lr"])
+            where = f"loss is {loss} at epoch {self.state.epoch + 1}, step {step} (lr {lr:.3g})"
         return (
-            f"loss is {loss.item()} at epoch {self.state.epoch + 1}, step {self.state.step} "
-            f"(lr {lr:.3g}); stopped. Saved files in {self.parts.out} are from before it "
-            "(best.safetensors untouched). Try a lower --lr, no --amp, or --nan-policy skip"
+            f"{where}; stopped. Saved files in {self.parts.out} are from before it "
+            "(best.safetensors untouched). Try a lower --lr, --amp none, or --nan-policy skip"
         )
 
-    def _micro_batch(self, x: torch.Tensor, y: torch.Tensor, last_micro: bool) -> bool:
-        """Forward and backward one micro-batch (gradients accumulate); returns whether its
-        loss was non-finite (then nothing is accumulated and, with ``nan_policy="skip"``, its
-        BN statistics are undone)."""
+    def _read(self, bar: ProgressBar | None = None) -> None:
+        """Bring the device's running sums to ``state.partial`` (one wait for the device) and
+        show them; a non-finite loss on any process stops the run (``nan_policy="stop"``)."""
+        st, sums, accum = self.state, self.sums, self.config.accum_steps
+        if sums is None:
+            return
+        agreed = None
+        if self.info.enabled:  # every process raises, or none
+            agreed = any_flag_(sums.sums[3].clone(), self.info)
+        values = _to_host(sums.values(agreed))
+        loss, correct, seen, mine, anywhere, first_loss, first_index = values
+        st.partial.update(loss=loss, correct=correct, seen=seen)
+        if anywhere and self.config.nan_policy == "stop":
+            step = st.step - st.micro_in_epoch // accum + int(first_index) // accum
+            raise NonFiniteLossError(self._nonfinite(first_loss if mine else None, step))
+        self._step_lrs.clear()
+        if bar is not None:
+            bar.show(st.partial)
+
+    def _micro_batch(self, x: torch.Tensor, y: torch.Tensor, last_micro: bool) -> None:
+        """Forward and backward one micro-batch (gradients accumulate) and count it on the
+        device. A non-finite loss is not counted; with ``nan_policy="skip"`` it marks the step
+        to be skipped and its BN statistics are undone (without reading it)."""
         r, cfg, info = self.parts, self.config, self.info
+        assert self.sums is not None
         x = x.to(info.device, non_blocking=True)
         y = y.to(info.device, non_blocking=True)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         sync = contextlib.nullcontext() if last_micro or not info.enabled else r.net.no_sync()  # type: ignore[operator]
-        saved_buffers = None
-        if cfg.nan_policy == "skip":
-            saved_buffers = [b.detach().clone() for b in r.model.buffers()]
+        skip = cfg.nan_policy == "skip"
+        saved_buffers = [b.detach().clone() for b in r.model.buffers()] if skip else []
         with sync:
             with autocast(info.device, r.amp_dtype):
                 logits = r.net(x)
             loss = r.criterion(logits.float(), y)
-            if broadcast_flag(not bool(torch.isfinite(loss)), info):
-                if cfg.nan_policy == "stop":
-                    raise NonFiniteLossError(self._nonfinite(loss))
-                if saved_buffers is not None:  # undo BN statistics of the bad batch
-                    with torch.no_grad():
-                        for b, old in zip(r.model.buffers(), saved_buffers):
-                            b.copy_(old)
-                return True
+            finite = self.sums.add(loss, logits, y)
             scaled = loss / cfg.accum_steps
             (r.scaler.scale(scaled) if r.scaler else scaled).backward()
-        self.state.add_batch(loss.item(), (logits.argmax(1) == y).sum().item(), y.numel())
-        return False
+        if skip:  # after the backward, which reads the BN statistics the forward used
+            with torch.no_grad():  # undo BN statistics of a bad batch
+                for b, old in zip(r.model.buffers(), saved_buffers):
+                    b.copy_(torch.where(finite, b, old))
+            bad = ~finite
+            self._step_bad = bad if self._step_bad is None else self._step_bad | bad
 
     def _stop_requested(self, stop: StopSignals) -> bool:
         """A signal or any callback asks to stop (agreed across processes)."""
@@ -158,8 +207,10 @@ class Trainer:
         r.model.train()
         if self.config.freeze_backbone:
             build.freeze_norm_stats(r.model)
+        self.sums = DeviceSums(st.partial, st.micro_in_epoch, self.info.device)
+        self._step_lrs.clear()
         bar = self.report.progress_bar(r, st)
-        step_bad = False
+        read_every = READ_EVERY if self.config.progress else 0  # the same on every process
         images = 0  # seen by this process in this call
         tic = time.perf_counter()
         try:
@@ -167,28 +218,42 @@ class Trainer:
                 if st.micro_in_epoch >= n_micro:
                     break
                 last_micro = (st.micro_in_epoch + 1) % accum == 0
-                step_bad = self._micro_batch(x, y, last_micro) or step_bad
+                self._micro_batch(x, y, last_micro)
                 images += y.numel()
                 st.micro_in_epoch += 1
                 if not last_micro:
                     continue
-                self._optimizer_step(step_bad)
-                step_bad = False
+                self._optimizer_step()
+                if read_every and st.step % read_every == 0:
+                    self._read(bar)
                 elapsed = time.perf_counter() - tic
-                bar.update(st.partial, images * self.info.world_size / elapsed)
+                bar.update(images * self.info.world_size / elapsed)
                 if self._stop_requested(stop):
+                    self._read()  # a non-finite loss raises here: nothing is saved
                     return False
+            self._read()
         finally:
             st.add_time(time.perf_counter() - tic, images * self.info.world_size)
             bar.close()
+            self.sums = None
         return True
 
-    def _optimizer_step(self, bad: bool) -> None:
-        r, st = self.parts, self.state
-        if bad:
+    def _skip_this_step(self) -> bool:
+        """``nan_policy="skip"``: whether a micro-batch of this step had a non-finite loss on
+        any process (the one read per step this policy needs)."""
+        if self._step_bad is None:
+            return False
+        flag = any_flag_(self._step_bad.to(torch.float32), self.info)
+        self._step_bad = None
+        return bool(_to_host(flag))
+
+    def _optimizer_step(self) -> None:
+        r, st, cfg = self.parts, self.state, self.config
+        self._step_lrs[st.step] = r.optimizer.param_groups[0]["lr"]
+        if self._skip_this_step():
             st.skipped_steps += 1
             r.optimizer.zero_grad(set_to_none=True)
-            limit = self.config.max_skipped
+            limit = cfg.max_skipped
             self.report.log(
                 f"warning: skipped a step with a non-finite loss ({st.skipped_steps}/{limit})"
             )
@@ -198,6 +263,10 @@ class Trainer:
                     f"{r.out} are from before it. Try a lower --lr"
                 )
         else:
+            if cfg.clip_grad is not None:
+                if r.scaler is not None:
+                    r.scaler.unscale_(r.optimizer)
+                torch.nn.utils.clip_grad_norm_(r.model.parameters(), cfg.clip_grad)
             if r.scaler is not None:
                 r.scaler.step(r.optimizer)
                 r.scaler.update()
@@ -284,10 +353,7 @@ class Trainer:
         if r.bundle.val is None or not len(r.bundle.val):
             return None
         loader = eval_loader(
-            r.bundle.val,
-            batch_size=self.config.eval_batch_size,
-            info=info,
-            workers=min(r.workers, 1),
+            r.bundle.val, batch_size=self.config.eval_batch_size, info=info, workers=r.workers
         )
         return evaluate(best, loader, device=info.device, info=info, amp_dtype=r.amp_dtype)
 

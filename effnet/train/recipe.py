@@ -18,7 +18,7 @@ class Recipe:
     Args:
         name: preset name.
         optimizer: ``"rmsprop_tf"`` (paper), ``"adamw"`` or ``"sgd"``.
-        lr_per_256: learning rate per 256 images, scaled linearly with the batch size.
+        lr_per_256: learning rate per 256 images, scaled linearly with the global batch.
         weight_decay: L2 (RMSProp, SGD) or decoupled (AdamW) decay; never on BN params/biases.
         schedule: ``"staircase"`` (paper) or ``"cosine"``.
         warmup_epochs: linear warmup from 0.
@@ -30,7 +30,12 @@ class Recipe:
         ema_bn_batches: before each evaluation, recompute the EMA model's BN statistics from
             this many training batches (:func:`effnet.train.ema.recalibrate_bn`); 0 keeps the
             averaged statistics, as the official code does.
-        epochs, batch_size: run length and global batch size (across processes).
+        epochs: run length.
+        batch_size: images per process per micro-batch, as ``--batch-size`` in timm's and
+            torchvision's ``train.py``; the global batch, which ``lr_per_256`` scales with, is
+            ``batch_size x processes x accum_steps`` (one process, no accumulation: the
+            same). Checkpoints saved before batch sizes were per process recorded the global
+            one, and resume with it (:attr:`effnet.train.config.TrainConfig.batch_per_process`).
         augment: train-time policy passed to the data pipeline.
         crop_scale: random-area crop range.
         eval_crop: eval centre-crop side / shorter image side; ``None`` = the paper's

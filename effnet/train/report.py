@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from effnet.analysis.plots import plot_curves
+from effnet.data.folder import read_skip_logs
 from effnet.files import write_json, write_text
 from effnet.train.distributed import DistInfo
 from effnet.train.setup import Run
@@ -21,11 +22,12 @@ OUTPUTS = "classes.json, last.ckpt, metrics.jsonl, summary.json, curves.png"
 
 
 class ProgressBar:
-    """A tqdm bar over an epoch's optimizer steps, with the running loss, accuracy and
-    throughput; does nothing when off."""
+    """A tqdm bar over an epoch's optimizer steps, with the running loss and accuracy (as
+    often as the loop reads them from the device) and the throughput; does nothing when off."""
 
     def __init__(self, *, total: int, initial: int, desc: str, enabled: bool) -> None:
         self.bar = None
+        self.loss_acc: dict[str, str] = {}
         if enabled:
             from tqdm import tqdm
 
@@ -39,17 +41,21 @@ class ProgressBar:
                 file=sys.stderr,
             )
 
-    def update(self, partial: dict[str, float], images_per_second: float) -> None:
-        """One step done: show the epoch's running ``partial`` sums and the throughput."""
+    def show(self, partial: dict[str, float]) -> None:
+        """Show the epoch's running ``partial`` sums (as last read from the device)."""
         if self.bar is None:
             return
         seen = max(partial["seen"], 1)
-        self.bar.set_postfix(
-            loss=f"{partial['loss'] / seen:.3f}",
-            acc=f"{100 * partial['correct'] / seen:.1f}",
-            img_s=f"{images_per_second:.0f}",
-            refresh=False,
-        )
+        self.loss_acc = {
+            "loss": f"{partial['loss'] / seen:.3f}",
+            "acc": f"{100 * partial['correct'] / seen:.1f}",
+        }
+
+    def update(self, images_per_second: float) -> None:
+        """One step done: show the throughput (and the sums :meth:`show` was last given)."""
+        if self.bar is None:
+            return
+        self.bar.set_postfix(**self.loss_acc, img_s=f"{images_per_second:.0f}", refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:
@@ -98,6 +104,7 @@ class Reporter:
             + f"{run.info.world_size} process(es) on {run.info.device}, {run.workers} loader "
             f"worker(s), out {run.out}"
         )
+        self.log(batch_line(run))
         if bundle.skipped:
             self.log(f"skipped {len(bundle.skipped)} unreadable image(s)")
 
@@ -127,6 +134,10 @@ class Reporter:
         if not self.main:
             return
         write_json(run.out / "summary.json", summary)
+        skipped = skipped_images(run)
+        if skipped:
+            write_text(run.out / "skipped.txt", "".join(f"{p}\t{r}\n" for p, r in skipped.items()))
+            self.log(f"skipped {len(skipped)} unreadable image(s): listed in skipped.txt")
         title = f"{run.spec.name}, {run.config.recipe.name} recipe"
         plot_curves(state.history, run.out / "curves.png", title=title)
         val = (
@@ -142,6 +153,30 @@ class Reporter:
             + ("EMA " if run.ema is not None else "")
             + f"weights, best on minival), {OUTPUTS}"
         )
+
+
+def batch_line(run: Run) -> str:
+    """How the global batch is made and the learning rate it scales to (linearly, as the
+    official ``main.py`` scales ``base_learning_rate`` by ``train_batch_size / 256``), e.g.
+    ``global batch 512 = 64 per process x 8 processes x 1 accum step; lr 0.032 (0.016 x
+    512/256)``."""
+    cfg, world = run.config, run.info.world_size
+    scaled = f"{cfg.recipe.lr_per_256:g} x {run.global_batch}/256"
+    how = "--lr" if cfg.lr is not None else scaled
+    return (
+        f"global batch {run.global_batch} = {run.batch} per process x {world} "
+        f"process{'es' if world != 1 else ''} x {cfg.accum_steps} accum "
+        f"step{'s' if cfg.accum_steps != 1 else ''}; lr {run.base_lr:.4g} ({how})"
+    )
+
+
+def skipped_images(run: Run) -> dict[str, str]:
+    """Every image the run skipped, with why: at indexing (headers), and while loading (the
+    ``skipped-rank*.log`` files every process appends to, this run and the runs it resumes)."""
+    skipped = dict(run.bundle.skip_reasons) or dict.fromkeys(run.bundle.skipped, "unreadable")
+    for path, reason in read_skip_logs(sorted(run.out.glob("skipped-rank*.log"))).items():
+        skipped.setdefault(path, reason)
+    return skipped
 
 
 def summarize(
@@ -162,7 +197,7 @@ def summarize(
         ),
         "train_seconds": state.train_seconds,
         "wall_seconds": wall_seconds,
-        "skipped_images": len(run.bundle.skipped),
+        "skipped_images": len(skipped_images(run)),
         "skipped_steps": state.skipped_steps,
         "model": run.spec.name,
         "params": sum(p.numel() for p in run.model.parameters()),

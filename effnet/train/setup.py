@@ -5,7 +5,12 @@ network spec (or pretrained weights, whose stored resolution and eval crop apply
 sets its own, as in ``eval`` and ``predict``), the data (rank 0 first: caches are created once),
 the model, the loaders, the optimization (paper §5.2: optimizer, per-step LR schedule, weight EMA,
 label-smoothed loss) and, when resuming, the saved states. The random number generators are seeded
-at the start and reseeded per process at the end, so a run is reproducible.
+at the start and reseeded per process at the end, so a run is reproducible (on CUDA up to the
+convolution algorithms ``cudnn.benchmark`` picks, which may differ in their last bits).
+
+Batches follow torchrun's conventions (timm's and torchvision's ``train.py``): each process
+takes ``recipe.batch_size`` images per micro-batch, the global batch is that x processes x
+accumulation steps, and the learning rate is ``lr_per_256 x global batch / 256``.
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ class Run:
     """A run ready to train: what :func:`build_run` returns.
 
     ``net`` is what the loop calls (``model`` wrapped in DDP and/or ``torch.compile``);
-    ``resumed`` is the state restored from ``last.ckpt`` (``None`` for a new run).
+    ``batch`` is this process's micro-batch, ``global_batch`` the images of one optimizer step
+    over all processes; ``resumed`` is the state restored from ``last.ckpt`` (``None`` for a
+    new run).
     """
 
     config: TrainConfig
@@ -58,6 +65,8 @@ class Run:
     net: nn.Module
     amp_dtype: torch.dtype | None
     workers: int
+    batch: int
+    global_batch: int
     train_loader: DataLoader
     minival_loader: DataLoader | None
     steps_per_epoch: int
@@ -98,6 +107,8 @@ class Run:
 
 class _Loaders(NamedTuple):
     workers: int
+    batch: int
+    global_batch: int
     train: DataLoader
     minival: DataLoader | None
     steps_per_epoch: int
@@ -116,6 +127,12 @@ class _Optimization(NamedTuple):
 def build_run(config: TrainConfig, info: DistInfo) -> Run:
     """Build the run ``config`` asks for on this process (see the module docstring)."""
     cfg, ckpt = _config(config)
+    if cfg.sync_bn and info.enabled and info.device.type != "cuda":
+        raise ValueError(
+            "--sync-bn needs CUDA devices (torch.nn.SyncBatchNorm); leave it out on CPU"
+        )
+    if info.device.type == "cuda":  # fixed input sizes: let cuDNN time its algorithms once
+        torch.backends.cudnn.benchmark = True
     checkpoint.seed_everything(cfg.seed)
     spec, pretrained = _spec(cfg, ckpt)
     stored_res, stored_crop = stored_eval_settings(cfg.init_from) if cfg.init_from else (None, None)
@@ -125,12 +142,14 @@ def build_run(config: TrainConfig, info: DistInfo) -> Run:
     classes = list(bundle.classes)
     model, head = build.run_model(cfg, spec, len(classes), saved=ckpt, pretrained=pretrained)
     out = _out_dir(cfg, info, model.spec.name)
+    out.mkdir(parents=True, exist_ok=True)
+    bundle.log_load_skips(out / f"skipped-rank{info.rank}.log")  # decode failures, per process
     model.to(info.device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     dtype = amp_dtype(cfg.amp, info.device)
     loaders = _loaders(cfg, info, bundle)
-    opt = _optimization(cfg, model, head, loaders.steps_per_epoch, dtype)
+    opt = _optimization(cfg, model, head, loaders, dtype)
     run = Run(
         config=cfg,
         info=info,
@@ -144,6 +163,8 @@ def build_run(config: TrainConfig, info: DistInfo) -> Run:
         net=_wrap(model, cfg, info),
         amp_dtype=dtype,
         workers=loaders.workers,
+        batch=loaders.batch,
+        global_batch=loaders.global_batch,
         train_loader=loaders.train,
         minival_loader=loaders.minival,
         steps_per_epoch=loaders.steps_per_epoch,
@@ -217,44 +238,40 @@ def _out_dir(cfg: TrainConfig, info: DistInfo, name: str) -> Path:
 
 
 def _loaders(cfg: TrainConfig, info: DistInfo, bundle: DataBundle) -> _Loaders:
-    """Training loader (``batch_size / (processes x accum_steps)`` per micro-batch) and the
-    minival one."""
+    """Training loader (:meth:`TrainConfig.batches` per micro-batch) and the minival one,
+    both with the run's workers."""
     workers = cfg.workers if cfg.workers is not None else default_workers(info.device)
-    batch, world = cfg.recipe.batch_size, info.world_size
-    per_proc, rem = divmod(batch, world * cfg.accum_steps)
-    if rem or per_proc < 1:
-        raise ValueError(
-            f"batch size {batch} must be a multiple of processes ({world}) x "
-            f"accum steps ({cfg.accum_steps})"
-        )
-    train = train_loader(
-        bundle.train, batch_size=per_proc, info=info, seed=cfg.seed, workers=workers
-    )
+    batch, global_batch = cfg.batches(info.world_size)
+    train = train_loader(bundle.train, batch_size=batch, info=info, seed=cfg.seed, workers=workers)
     minival = None
     if bundle.minival is not None and len(bundle.minival):
         minival = eval_loader(
-            bundle.minival, batch_size=cfg.eval_batch_size, info=info, workers=min(workers, 1)
+            bundle.minival, batch_size=cfg.eval_batch_size, info=info, workers=workers
         )
     train.sampler.set_epoch(0)  # type: ignore[attr-defined]
     steps = len(train) // cfg.accum_steps
     if steps < 1:
         raise ValueError(
             f"{len(bundle.train)} training images are fewer than one step needs "
-            f"({batch} per step); lower --batch-size"
+            f"({global_batch} per step: {batch} per process x {info.world_size} process(es) "
+            f"x {cfg.accum_steps} accum step(s)); lower --batch-size"
         )
-    return _Loaders(workers, train, minival, steps)
+    return _Loaders(workers, batch, global_batch, train, minival, steps)
 
 
 def _optimization(
     cfg: TrainConfig,
     model: Network,
     head: set[int] | None,
-    steps_per_epoch: int,
+    loaders: _Loaders,
     dtype: torch.dtype | None,
 ) -> _Optimization:
-    """Optimizer, per-step LR schedule, weight EMA, loss and fp16 scaler (paper §5.2)."""
-    recipe = cfg.recipe
-    base_lr = cfg.lr if cfg.lr is not None else scaled_lr(recipe.lr_per_256, recipe.batch_size)
+    """Optimizer, per-step LR schedule, weight EMA, loss and fp16 scaler (paper §5.2); the LR
+    scales with the global batch."""
+    recipe, steps_per_epoch = cfg.recipe, loaders.steps_per_epoch
+    base_lr = cfg.lr
+    if base_lr is None:
+        base_lr = scaled_lr(recipe.lr_per_256, loaders.global_batch)
     groups = param_groups(
         model,
         recipe.weight_decay,
@@ -286,11 +303,15 @@ def _optimization(
 
 
 def _wrap(model: nn.Module, cfg: TrainConfig, info: DistInfo) -> nn.Module:
-    """``model`` in DDP (several processes) and ``torch.compile`` (if asked)."""
+    """``model`` in DDP (several processes; its BatchNorms made :class:`nn.SyncBatchNorm` in
+    place with ``sync_bn``, after the EMA copied them) and ``torch.compile`` (if asked)."""
     net = model
     if info.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
+        if cfg.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            net = model
         dev = info.device
         net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     if cfg.compile:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import torch
+
 #: The ``"format"`` entry of ``last.ckpt``.
 CKPT_FORMAT = 1
 
@@ -101,3 +103,43 @@ class RunState:
         """Start the sums of a new epoch (after the epoch counter moved on)."""
         self.micro_in_epoch = 0
         self.partial = empty_partial()
+
+
+class DeviceSums:
+    """The running sums of :attr:`RunState.partial` (``loss``, ``correct``, ``seen``) kept on
+    the device while an epoch trains, with what a non-finite loss needs to be reported: the
+    host reads them at a few points (:meth:`values`), never per step.
+
+    The loss sums in float64 in the order the host summed it before, so the totals are the
+    same. Micro-batches with a non-finite loss are left out of the sums and counted; the
+    first one's loss and index (micro-batches into the epoch) are kept.
+    """
+
+    def __init__(self, partial: Mapping[str, float], micro_in_epoch: int, device: torch.device):
+        start = [partial["loss"], partial["correct"], partial["seen"], 0.0]
+        self.sums = torch.tensor(start, dtype=torch.float64).to(device)  # ... and bad count
+        self.first_bad = torch.zeros(2, dtype=torch.float64, device=device)  # loss, index
+        self.micro = torch.tensor(float(micro_in_epoch), dtype=torch.float64).to(device)
+
+    @torch.no_grad()
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Count one micro-batch (its mean ``loss``); returns whether the loss is finite (a
+        boolean on the device)."""
+        finite = torch.isfinite(loss)
+        ok = finite.double()
+        value = loss.detach().double()
+        correct = (logits.argmax(1) == y).sum().double()
+        n = y.numel()
+        first = torch.logical_and(~finite, self.sums[3] == 0)
+        self.first_bad.copy_(torch.where(first, torch.stack((value, self.micro)), self.first_bad))
+        step = torch.stack((torch.where(finite, value, 0.0) * n, correct * ok, ok * n, 1 - ok))
+        self.sums += step
+        self.micro += 1
+        return finite
+
+    def values(self, bad: torch.Tensor | None = None) -> torch.Tensor:
+        """``[loss, correct, seen, non-finite count, ... agreed, first bad loss, its index]``
+        in one tensor for one read by the host (``bad``: the non-finite count agreed across
+        processes; this process's when ``None``)."""
+        agreed = self.sums[3:] if bad is None else bad.reshape(1).to(self.sums)
+        return torch.cat((self.sums, agreed, self.first_bad))

@@ -1,0 +1,142 @@
+"""Published weights files on this machine (:mod:`effnet.models.published`): found in the
+download cache each library uses, else downloaded there with a short timeout, else one line
+saying what to put where.
+
+torchvision: ``torch.hub.get_dir()/checkpoints/<basename of the URL>``, the file torchvision's
+own ``Weights.get_state_dict`` (``torch.hub.load_state_dict_from_url``) keeps; a download is
+checked against the SHA-256 prefix in the file name (``HASH_REGEX`` of ``torch.hub``) and moved
+in atomically. timm: the Hugging Face Hub cache (``huggingface_hub.try_to_load_from_cache``),
+else ``huggingface_hub.hf_hub_download`` into it. Files are only ever read as tensors
+(:func:`effnet.models.weights.read_tensors`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import torch
+
+from effnet.files import atomic_write
+from effnet.models.published import TIMM_FILE, timm_weights, torchvision_weights
+from effnet.types import PublishedHub, Source, check_choice
+
+#: Seconds to wait for a server before giving up (connect and each read).
+DOWNLOAD_TIMEOUT_S = 10.0
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's HASH_REGEX
+
+
+class WeightsUnavailableError(OSError):
+    """Published weights are neither cached nor downloadable; the message says what to put
+    where."""
+
+
+class DownloadError(Exception):
+    """A download failed (not an ``OSError``, so the atomic write passes it on as it is)."""
+
+
+def _reason(exc: object) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def torchvision_cache_path(url: str) -> Path:
+    """Where torchvision keeps the file of ``url``: ``<torch hub dir>/checkpoints/<name>``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def check_hash(digest: str, filename: str) -> None:
+    """Raise ``ValueError`` unless the SHA-256 ``digest`` starts with the prefix torch.hub
+    file names carry (``name-<prefix>.pth``); names without one pass."""
+    match = _HASH_IN_NAME.search(filename)
+    if match and not digest.startswith(match.group(1)):
+        raise ValueError(
+            f"downloaded {filename} has SHA-256 {digest[:12]}..., not {match.group(1)}...: "
+            "a broken or changed file; it was not kept"
+        )
+
+
+def check_reachable(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
+    """Raise :class:`DownloadError` unless a TCP connection to ``url``'s server opens within
+    ``timeout`` seconds."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        raise DownloadError(f"cannot reach {parts.hostname}: {_reason(exc)}") from None
+
+
+def download(url: str, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+    """Fetch ``url`` into a temporary file beside ``dest``, check its hash, and move it to
+    ``dest`` atomically (:func:`effnet.files.atomic_write`)."""
+
+    def write(tmp: Path) -> None:
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
+                print(f"effnet: downloading {url} to {dest}", file=sys.stderr)
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    f.write(chunk)
+        except OSError as exc:  # no network, refused, timed out, HTTP error, disk full
+            raise DownloadError(_reason(getattr(exc, "reason", None) or exc)) from None
+        check_hash(digest.hexdigest(), dest.name)
+
+    return atomic_write(dest, write)
+
+
+def torchvision_file(name: str) -> Path:
+    """The file of torchvision's ImageNet weights for ``name``: cached, else downloaded."""
+    url = torchvision_weights(name).url
+    path = torchvision_cache_path(url)
+    if path.is_file():
+        return path
+    try:
+        return download(url, path)
+    except (DownloadError, OSError, ValueError) as exc:
+        raise WeightsUnavailableError(
+            f"torchvision's {name} weights are not cached and could not be downloaded "
+            f"({_reason(exc)}): download {url} to {path}, "
+            f"or pass --weights FILE --source torchvision --model {name}"
+        ) from None
+
+
+def timm_file(name: str) -> tuple[Path, Source]:
+    """The file of timm's ImageNet weights for ``name`` and its layout (``timm`` or
+    ``timm_tf``): from the Hugging Face cache, else downloaded into it."""
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+
+    _, entry = timm_weights(name)
+    # the cache alone (hf_hub_download(local_files_only=True) would also ask the Hub for
+    # its agent registry)
+    cached = try_to_load_from_cache(entry.hub_id, TIMM_FILE)
+    if isinstance(cached, str) and Path(cached).is_file():
+        return Path(cached), entry.layout
+    try:
+        if constants.HF_HUB_OFFLINE:
+            raise DownloadError("HF_HUB_OFFLINE is set")
+        check_reachable(constants.ENDPOINT)  # huggingface_hub retries for ~20 s otherwise
+        path = hf_hub_download(entry.hub_id, TIMM_FILE, etag_timeout=DOWNLOAD_TIMEOUT_S)
+    except Exception as exc:  # offline, DNS, HTTP, timeout: huggingface_hub's many kinds
+        raise WeightsUnavailableError(
+            f"timm's {name} weights ({entry.hub_id}) are not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}) and could not be downloaded ({_reason(exc)}): "
+            f"download {entry.url} and pass --weights {TIMM_FILE} --source {entry.layout} "
+            f"--model {name}, or fill the cache with `hf download {entry.hub_id} {TIMM_FILE}`"
+        ) from None
+    return Path(path), entry.layout
+
+
+def published_file(name: str, hub: PublishedHub) -> tuple[Path, Source]:
+    """``(file, layout)`` of ``hub``'s ImageNet weights for ``name``, for
+    :func:`effnet.load_pretrained` (``source=layout``)."""
+    check_choice(PublishedHub, hub, "pretrained")
+    if hub == "torchvision":
+        return torchvision_file(name), "torchvision"
+    return timm_file(name)
