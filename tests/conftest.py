@@ -1,7 +1,16 @@
+import urllib.error
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
+from torchvision.models import get_weight
+
+from effnet.models import fetch
+
+B0_URL = get_weight("EfficientNet_B0_Weights.IMAGENET1K_V1").url
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +52,37 @@ def make_image_folder(root, classes=3, train=16, val=6, size=32, seed=0):
                         img[t, max(0, t - 2) : t + 2] = colour
                 Image.fromarray(img).save(d / f"{i}.png")
     return root
+
+
+# ----------------------------------------------- published weights, offline (caches filled here)
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    home = tmp_path / "torch"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every connection attempt fails at once, as on a machine without network."""
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("Network is unreachable")
+
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(fetch.socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module")
+def tv_b0():
+    torch.manual_seed(0)
+    model = torchvision.models.efficientnet_b0().eval()
+    randomize_batchnorm(model)
+    return model
+
+
+def fill_torchvision(home: Path, model: torch.nn.Module) -> Path:
+    path = home / "hub" / "checkpoints" / B0_URL.rsplit("/", 1)[-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import fill_torchvision
 from torch import nn
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -221,3 +222,16 @@ def test_deeplabv3_on_an_effnet_backbone():
     model.eval()
     with torch.no_grad():
         assert model(x)["out"].shape == (2, 4, 64, 64)
+
+
+def test_backbone_from_published_weights(torch_home, no_network, tv_b0):
+    fill_torchvision(torch_home, tv_b0)  # torchvision's cache, filled offline
+    backbone = effnet.backbone_with_fpn("efficientnet_b0", pretrained="torchvision").eval()
+    reference = effnet.create_model("efficientnet_b0", pretrained="torchvision").eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        want = effnet.FeatureNetwork(reference, (1, 2, 3, 4))(x)
+        for got, expected in zip(backbone.body(x), want):
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="not both"):
+        effnet.backbone_with_fpn("efficientnet_b0", pretrained="torchvision", weights="w.pth")

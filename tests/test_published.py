@@ -8,7 +8,6 @@ Hub cache layout ``models--timm--<name>/refs/main`` + ``snapshots/<rev>/model.sa
 
 import json
 import time
-import urllib.error
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -17,7 +16,7 @@ import pytest
 import timm
 import torch
 import torchvision
-from conftest import randomize_batchnorm
+from conftest import B0_URL, fill_torchvision, randomize_batchnorm
 from PIL import Image
 from safetensors.torch import save_file
 from torchvision.models import get_weight
@@ -29,15 +28,7 @@ from effnet.models.key_order import in_module_order
 from effnet.models.loading import load_for_eval
 from effnet.models.published import TIMM_WEIGHTS, TORCHVISION_WEIGHTS, torchvision_config
 
-B0_URL = get_weight("EfficientNet_B0_Weights.IMAGENET1K_V1").url
 REVISION = "0" * 40
-
-
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
 
 
 @pytest.fixture
@@ -48,38 +39,12 @@ def hf_cache(tmp_path, monkeypatch):
     return cache
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every connection attempt fails at once, as on a machine without network."""
-
-    def refuse(*args, **kwargs):
-        raise urllib.error.URLError("Network is unreachable")
-
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", refuse)
-    monkeypatch.setattr(fetch.socket, "create_connection", refuse)
-
-
-@pytest.fixture(scope="module")
-def tv_b0():
-    torch.manual_seed(0)
-    model = torchvision.models.efficientnet_b0().eval()
-    randomize_batchnorm(model)
-    return model
-
-
 @pytest.fixture(scope="module")
 def timm_b0():
     torch.manual_seed(1)
     model = timm.create_model("efficientnet_b0").eval()
     randomize_batchnorm(model)
     return model
-
-
-def fill_torchvision(home: Path, model: torch.nn.Module) -> Path:
-    path = home / "hub" / "checkpoints" / B0_URL.rsplit("/", 1)[-1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
-    return path
 
 
 def fill_hf(cache: Path, hub_id: str, model: torch.nn.Module) -> Path:

@@ -24,16 +24,21 @@ from effnet.models.create import create_model
 from effnet.models.loading import load_model
 from effnet.models.network import FeatureNetwork, Network, feature_levels
 from effnet.models.spec import NetworkSpec
-from effnet.types import BackboneNorm, FpnExtra, Source, check_choice
+from effnet.types import BackboneNorm, FpnExtra, PublishedHub, Source, check_choice
 
 
 def build_network(
     name: str | NetworkSpec,
     weights: str | os.PathLike[str] | None = None,
     source: Source | None = None,
+    pretrained: PublishedHub | None = None,
 ) -> Network:
-    """``name`` with the weights of ``weights`` (any source :func:`effnet.load_pretrained`
-    reads), or freshly initialised."""
+    """``name`` with a library's published ImageNet weights (``pretrained``), the weights of
+    ``weights`` (any source :func:`effnet.load_pretrained` reads), or freshly initialised."""
+    if pretrained is not None:
+        if weights is not None or source is not None:
+            raise ValueError("give pretrained, or weights (and source), not both")
+        return create_model(name, pretrained=pretrained)  # type: ignore[return-value]
     if weights is None:
         if source is not None:
             raise ValueError("source names the layout of a weights file: give weights too")
@@ -105,6 +110,7 @@ class BackboneWithFPN(nn.Module):
 def backbone_with_fpn(
     name: str | NetworkSpec,
     *,
+    pretrained: PublishedHub | None = None,
     weights: str | os.PathLike[str] | None = None,
     source: Source | None = None,
     out_channels: int = 256,
@@ -117,8 +123,10 @@ def backbone_with_fpn(
 
     Args:
         name: a registered model name or a spec.
-        weights, source: pretrained weights and their layout (as ``effnet finetune`` reads
-            them); default a freshly initialised network.
+        pretrained: ``"torchvision"`` or ``"timm"``: that library's published ImageNet
+            weights (as ``create_model(name, pretrained=...)``).
+        weights, source: a weights file and its layout (as ``effnet finetune`` reads them);
+            default a freshly initialised network.
         out_channels: channels of every pyramid level.
         out_indices: feature levels (``model.feature_info``; strides 2, 4, 8, 16, 32 for
             EfficientNet). The default (strides 4..32) plus ``extra="maxpool"`` gives the five
@@ -132,7 +140,7 @@ def backbone_with_fpn(
             per-GPU batches cannot estimate BN statistics) or ``batch`` (BN trains).
     """
     check_choice(BackboneNorm, norm, "norm")
-    network = build_network(name, weights, source)
+    network = build_network(name, weights, source, pretrained)
     features = FeatureNetwork(network, out_indices)
     freeze_early_levels(features, network, trainable_layers)
     if norm == "frozen":
@@ -165,6 +173,7 @@ class SegmentationBackbone(nn.Module):
 def segmentation_backbone(
     name: str | NetworkSpec,
     *,
+    pretrained: PublishedHub | None = None,
     weights: str | os.PathLike[str] | None = None,
     source: Source | None = None,
     aux: bool = False,
@@ -186,7 +195,7 @@ def segmentation_backbone(
         )
     """
     check_choice(BackboneNorm, norm, "norm")
-    network = build_network(name, weights, source)
+    network = build_network(name, weights, source, pretrained)
     last = len(feature_levels(network)) - 1
     features = FeatureNetwork(network, (last - 1, last) if aux else (last,))
     if norm == "frozen":
