@@ -109,7 +109,7 @@ def test_effnet_data_json_and_text(tmp_path, capsys, monkeypatch):
     assert info == describe_data(str(root))  # the same index as training reads
     assert main(["data", str(root), "--verify"]) == 0
     out = capsys.readouterr().out
-    assert "2 classes, train 12, val 4 images" in out and "skipped 3 file(s):" in out
+    assert "2 classes; 12 train images, 4 val images" in out and "skipped 3 file(s):" in out
     assert "trunc.jpg" in out
 
 

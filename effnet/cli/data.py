@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     splits = info["splits"]
-    val = f", val {splits['val']}" if splits["val"] is not None else ", no val split"
-    print(f"{info['data']}: {len(info['classes'])} classes, train {splits['train']}{val} images")
+    val = f", {splits['val']} val images" if splits["val"] is not None else ", no val split"
+    print(f"{info['data']}: {len(info['classes'])} classes; {splits['train']} train images{val}")
     width = max(len(c) for c in info["classes"])
     for name in info["classes"]:
         counts = [f"{split} {info['per_class'][split][name]}" for split in info["per_class"]]
