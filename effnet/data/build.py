@@ -11,7 +11,6 @@ Accepted layouts of ``data``:
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch.utils.data import Dataset
 
 from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
 from effnet.data.demo import demo_root
-from effnet.data.folder import ImageFolderDataset, describe_paths, find_classes, scan_folder
+from effnet.data.folder import ImageFolderDataset, find_classes, report_problems, scan_folder
 from effnet.data.image import DEFAULT_MAX_PIXELS
 from effnet.data.split import stratified_split
 from effnet.data.transforms import eval_transform, train_transform
@@ -128,16 +127,7 @@ def load_pools(
     """:func:`find_pools` as training uses it: unusable files skipped with a warning naming
     each, or (``strict``: every file decoded first) refused with a ``ValueError``."""
     pool, val, problems = find_pools(data, transform, strict, max_pixels)
-    if problems:
-        listing = [f"{p} ({r})" for p, r in problems.items()]
-        if strict:
-            raise ValueError(
-                f"{len(problems)} unreadable image(s) in {data}:\n" + describe_paths(listing)
-            )
-        warnings.warn(
-            f"skipping {len(problems)} unreadable image(s) in {data}:\n" + describe_paths(listing),
-            stacklevel=3,
-        )
+    report_problems(problems, f"in {data}", strict=strict)
     return pool, val, problems
 
 

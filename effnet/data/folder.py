@@ -153,18 +153,18 @@ def index_folder(
     decoded first and any unreadable one is a ``ValueError``.
     """
     samples, problems = scan_folder(root, classes, verify=strict, max_pixels=max_pixels)
-    if problems:
-        listing = [f"{p} ({r})" for p, r in problems.items()]
-        if strict:
-            raise ValueError(
-                f"{len(problems)} unreadable image(s) under {root}:\n" + describe_paths(listing)
-            )
-        warnings.warn(
-            f"skipping {len(problems)} unreadable image(s) under {root}:\n"
-            + describe_paths(listing),
-            stacklevel=3,
-        )
+    report_problems(problems, f"under {root}", strict=strict)
     return samples, list(problems)
+
+
+def report_problems(problems: dict[str, str], where: str, *, strict: bool) -> None:
+    """Skipped files, each with why, as a warning; or, ``strict``, as a ``ValueError``."""
+    if not problems:
+        return
+    listing = describe_paths([f"{p} ({r})" for p, r in problems.items()])
+    if strict:
+        raise ValueError(f"{len(problems)} unreadable image(s) {where}:\n{listing}")
+    warnings.warn(f"skipping {len(problems)} unreadable image(s) {where}:\n{listing}", stacklevel=4)
 
 
 class ImageFolderDataset(Dataset):

@@ -9,9 +9,10 @@ other bases the paper scales in Table 3.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from effnet.models.spec import NetworkSpec, StageSpec
-from effnet.models.variants import LITE_VARIANTS, VARIANTS
+from effnet.models.variants import LITE_VARIANTS, VARIANTS, Variant
 
 
 def _mb(repeats: int, kernel: int, stride: int, expand: int, out: int, se: float) -> StageSpec:
@@ -30,12 +31,14 @@ EFFICIENTNET_B0_STAGES = (
 )
 
 
-def efficientnet(variant: str) -> NetworkSpec:
-    """EfficientNet-``variant`` (b0..b8, l2) from the official coefficient table."""
-    v = VARIANTS[variant]
+def _from_table(
+    name: str, stages: tuple[StageSpec, ...], v: Variant, **options: Any
+) -> NetworkSpec:
+    """A spec with B0's stem (32) and head (1280), one row of a coefficient table and
+    drop-path 0.2 (``drop_connect_rate`` in the official builders)."""
     return NetworkSpec(
-        name=f"efficientnet_{variant}",
-        stages=EFFICIENTNET_B0_STAGES,
+        name=name,
+        stages=stages,
         stem_channels=32,
         head_channels=1280,
         resolution=v.resolution,
@@ -43,7 +46,14 @@ def efficientnet(variant: str) -> NetworkSpec:
         depth=v.depth,
         dropout=v.dropout,
         drop_path=0.2,
-        activation="silu",
+        **options,
+    )
+
+
+def efficientnet(variant: str) -> NetworkSpec:
+    """EfficientNet-``variant`` (b0..b8, l2) from the official coefficient table."""
+    return _from_table(
+        f"efficientnet_{variant}", EFFICIENTNET_B0_STAGES, VARIANTS[variant], activation="silu"
     )
 
 
@@ -64,17 +74,10 @@ def efficientnet_lite(variant: str) -> NetworkSpec:
     ``(x - 127) / 128`` (``MEAN_RGB`` / ``STDDEV_RGB`` in ``efficientnet_lite_builder.py``),
     not the B-series' ImageNet mean and std.
     """
-    v = LITE_VARIANTS[variant]
-    return NetworkSpec(
-        name=f"efficientnet_{variant}",
-        stages=EFFICIENTNET_LITE_STAGES,
-        stem_channels=32,
-        head_channels=1280,
-        resolution=v.resolution,
-        width=v.width,
-        depth=v.depth,
-        dropout=v.dropout,
-        drop_path=0.2,
+    return _from_table(
+        f"efficientnet_{variant}",
+        EFFICIENTNET_LITE_STAGES,
+        LITE_VARIANTS[variant],
         activation="relu6",
         scale_stem=False,
         scale_head="never",
