@@ -13,6 +13,7 @@ from effnet import compat
 from effnet.analysis.profile import count_macs, count_params, measure_latency
 from effnet.data.preprocess import create_transform
 from effnet.deploy.inference import optimize_for_inference
+from effnet.deploy.quantize import quantize
 from effnet.models.backbones import backbone_with_fpn, segmentation_backbone
 from effnet.models.compound import compound, scale
 from effnet.models.convert import load_pretrained
@@ -46,6 +47,7 @@ __all__ = [
     "load_pretrained",
     "measure_latency",
     "optimize_for_inference",
+    "quantize",
     "round_filters",
     "round_repeats",
     "save_weights",

@@ -71,3 +71,17 @@ def test_export_cli_checks_against_eager(tmp_path: Path) -> None:
     assert out.is_file()
     diff = float(result.stdout.rsplit("=", 1)[1])
     assert diff <= 1e-4
+
+
+def test_export_takes_the_architecture_from_the_weights(tmp_path: Path, capsys) -> None:
+    from effnet.cli import main
+
+    weights = Path(__file__).parent / "data" / "legacy_0_1" / "best.safetensors"  # "tiny"
+    out = tmp_path / "tiny.pt2"
+    code = main(["export", "--weights", str(weights), "--format", "exported", "--out", str(out)])
+    assert code == 0 and out.is_file()
+    assert float(capsys.readouterr().out.rsplit("=", 1)[1]) <= 1e-5
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--format", "onnx", "--out", str(tmp_path / "x.onnx")])
+    assert exit_info.value.code == 2
+    assert "--model is required unless --weights" in capsys.readouterr().err
