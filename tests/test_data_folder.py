@@ -192,3 +192,27 @@ def test_minival_split_is_deterministic(tmp_path):
     a = build(root, seed=3).minival.samples
     assert a == build(root, seed=3).minival.samples
     assert a != build(root, seed=4).minival.samples
+
+
+def test_an_undecodable_eval_image_is_left_out_not_counted_twice(tmp_path):
+    from effnet.train.distributed import DistInfo
+    from effnet.train.evaluate import evaluate
+    from effnet.train.loaders import eval_loader
+
+    root = make_folders(tmp_path)
+    good = (root / "val" / "a_dog" / "000.png").read_bytes()
+    (root / "val" / "a_dog" / "trunc.png").write_bytes(good[: len(good) // 2])
+    b = build(root)
+    assert len(b.val) == 10  # the header of the truncated file is fine: indexed
+    labels = [b.val[i][1] for i in range(len(b.val))]
+    assert labels.count(-1) == 1  # no stand-in image: it would be counted twice
+
+    class Constant(torch.nn.Module):  # always predicts class 0 (a_dog)
+        num_classes = 3
+
+        def forward(self, x):
+            return torch.tensor([5.0, 0.0, 0.0]).repeat(x.shape[0], 1)
+
+    result = evaluate(Constant(), eval_loader(b.val, batch_size=4, info=DistInfo(), workers=0))
+    assert result["n"] == 9  # 3 dogs, 3 cats, 3 eels readable
+    assert result["top1"] == pytest.approx(100.0 / 3)

@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
         num_classes=len(classes),
     )
     out = {"top1": result["top1"], "top5": result["top5"], "n": result["n"]}
-    if skipped:
-        out["skipped_images"] = len(skipped)
+    undecodable = len(dataset) - result["n"]  # left out while loading (truncated files)
+    if skipped or undecodable:
+        out["skipped_images"] = len(skipped) + undecodable
     if args.per_class:
         out["per_class"] = {c: a for c, a in zip(classes, result["per_class"]) if a is not None}
     if args.json:

@@ -89,7 +89,7 @@ def _folders(
     )
     to_train_label = [classes.index(c) for c in val_classes]
     val_samples = [(p, to_train_label[y]) for p, y in val_samples]
-    val = ImageFolderDataset(val_samples, classes, transform, max_pixels)
+    val = ImageFolderDataset(val_samples, classes, transform, max_pixels, substitute=False)
     return train, val, {**problems, **val_problems}
 
 
@@ -170,7 +170,7 @@ def build_datasets(
     train_idx, minival_idx = stratified_split(pool.targets, minival_size, seed)
     return DataBundle(
         train=pool.subset(train_idx, train_tf),
-        minival=pool.subset(minival_idx, eval_tf),
+        minival=pool.subset(minival_idx, eval_tf, substitute=False),
         val=val,
         classes=list(pool.classes),
         skipped=list(skipped),

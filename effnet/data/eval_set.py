@@ -25,7 +25,7 @@ class _Relabelled(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x, y = self.inner[i]
-        return x, self.mapping[y]
+        return x, self.mapping[y] if y >= 0 else y  # -1: an undecodable image
 
 
 def eval_dataset(
@@ -61,7 +61,7 @@ def eval_dataset(
         if not classes:
             raise ValueError(f"{root} has no class folders (expected DIR/<class>/*.jpg)")
         samples, skipped = index_folder(root, classes, strict=strict)
-        dataset = ImageFolderDataset(samples, classes, transform)
+        dataset = ImageFolderDataset(samples, classes, transform, substitute=False)
     if list(classes) == list(model_classes):
         return dataset, skipped
     unknown = [c for c in classes if c not in model_classes]

@@ -24,6 +24,8 @@ from effnet.data import index_cache
 from effnet.data.image import DEFAULT_MAX_PIXELS, check_image, header_problem, load_image
 
 Sample = tuple[str, int]
+#: The label of an undecodable item in an evaluation dataset (``substitute=False``).
+SKIPPED_LABEL = -1
 _SHOW = 20  # paths named in a warning / error message before "and N more"
 
 
@@ -171,7 +173,10 @@ class ImageFolderDataset(Dataset):
     """(image tensor, label) pairs from an indexed list of files. Picklable.
 
     An item whose file cannot be decoded (truncated, changed on disk since indexing) is
-    skipped: the next readable item takes its place, and the file is added to
+    skipped: with ``substitute`` (training) the next readable item takes its place; without
+    (evaluation, where a stand-in would be counted twice) a blank image labelled
+    :data:`SKIPPED_LABEL` is returned, which :func:`effnet.train.evaluate.evaluate` leaves out.
+    Either way the file is added to
     ``load_skipped`` (this process) and appended to ``skip_log`` (a text file, one
     ``path<TAB>reason`` line per skip, shared by loader workers and processes) when set.
 
@@ -180,6 +185,7 @@ class ImageFolderDataset(Dataset):
         classes: class names; ``label`` indexes this list.
         transform: applied to the RGB PIL image.
         max_pixels: pixel cap re-checked (from the header) when an item is loaded.
+        substitute: replace an undecodable item by the next one (else: a blank, label -1).
     """
 
     def __init__(
@@ -188,11 +194,13 @@ class ImageFolderDataset(Dataset):
         classes: Sequence[str],
         transform: Callable[[Image.Image], torch.Tensor],
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        substitute: bool = True,
     ) -> None:
         self.samples = list(samples)
         self.classes = list(classes)
         self.transform = transform
         self.max_pixels = max_pixels
+        self.substitute = substitute
         self.load_skipped: dict[str, str] = {}
         self.skip_log: str | None = None
 
@@ -200,10 +208,12 @@ class ImageFolderDataset(Dataset):
     def targets(self) -> list[int]:
         return [label for _, label in self.samples]
 
-    def subset(self, indices: Sequence[int], transform: Callable) -> ImageFolderDataset:
+    def subset(
+        self, indices: Sequence[int], transform: Callable, *, substitute: bool = True
+    ) -> ImageFolderDataset:
         """The items at ``indices`` with another transform."""
         return ImageFolderDataset(
-            [self.samples[i] for i in indices], self.classes, transform, self.max_pixels
+            [self.samples[i] for i in indices], self.classes, transform, self.max_pixels, substitute
         )
 
     def __len__(self) -> int:
@@ -218,6 +228,13 @@ class ImageFolderDataset(Dataset):
                 f.write(f"{path}\t{reason}\n")
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not self.substitute:
+            path, label = self.samples[index]
+            try:
+                return self.transform(load_image(path, max_pixels=self.max_pixels)), label
+            except (OSError, ValueError) as e:
+                self._skip(path, f"{type(e).__name__}: {e}")
+                return self.transform(Image.new("RGB", (32, 32))), SKIPPED_LABEL
         n = len(self.samples)
         for k in range(n):
             path, label = self.samples[(index + k) % n]

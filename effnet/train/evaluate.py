@@ -47,7 +47,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Accuracy of ``model`` on ``loader``.
 
-    Returns ``{"top1": %, "top5": %, "n": images, "loss": mean CE}`` and with ``per_class``
+    Images labelled -1 (undecodable files, see :class:`effnet.data.folder.ImageFolderDataset`)
+    are left out of every figure. Returns ``{"top1": %, "top5": %, "n": images, "loss": mean
+    CE}`` and with ``per_class``
     also ``"per_class": [% per class index]`` (``None`` for classes with no images). Under DDP
     every process evaluates its shard and the counts are summed, so all ranks get the totals.
     """
@@ -56,9 +58,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     k = num_classes or getattr(model, "num_classes", None) or 0
-    # correct top-1, correct top-5, summed loss: float64, as Python floats summed them
-    sums = torch.zeros(3, dtype=torch.float64, device=device)
-    count = 0
+    # correct top-1, correct top-5, summed loss, images: float64, as Python floats summed them
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
     cls_correct = torch.zeros(max(k, 1), dtype=torch.float64, device=device)
     cls_total = torch.zeros(max(k, 1), dtype=torch.float64, device=device)
     for images, targets in loader:
@@ -69,18 +70,22 @@ def evaluate(
         with autocast(device, amp_dtype):
             logits = model(images)
         logits = logits.float()
-        loss = nn.functional.cross_entropy(logits, targets, reduction="sum")
+        # label -1: an image that could not be decoded (ImageFolderDataset, substitute=False)
+        valid = targets >= 0
+        loss = nn.functional.cross_entropy(logits, targets, reduction="sum", ignore_index=-1)
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hit = top == targets[:, None]
-        sums += torch.stack([t.double() for t in (hit[:, 0].sum(), hit.any(dim=1).sum(), loss)])
-        count += targets.numel()
+        hit = top == targets[:, None]  # never true for -1
+        sums += torch.stack(
+            [t.double() for t in (hit[:, 0].sum(), hit.any(dim=1).sum(), loss, valid.sum())]
+        )
         if per_class:
             if cls_total.numel() < logits.shape[1]:
                 cls_total = torch.zeros(logits.shape[1], dtype=torch.float64, device=device)
                 cls_correct = torch.zeros(logits.shape[1], dtype=torch.float64, device=device)
-            cls_total.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
-            cls_correct.index_add_(0, targets, hit[:, 0].double())
-    correct1, correct5, loss_sum, count = all_reduce_sum([*sums.tolist(), count], info)
+            index = targets.clamp(min=0)
+            cls_total.index_add_(0, index, valid.double())
+            cls_correct.index_add_(0, index, hit[:, 0].double())
+    correct1, correct5, loss_sum, count = all_reduce_sum(sums.tolist(), info)
     model.train(was_training)
     result: dict[str, Any] = {
         "top1": 100.0 * correct1 / count if count else 0.0,
