@@ -168,9 +168,12 @@ def build_datasets(
     if len(pool) == 0:
         raise ValueError(f"no training images found in {data!r}")
     train_idx, minival_idx = stratified_split(pool.targets, minival_size, seed)
+    minival = pool.subset(minival_idx, eval_tf)
+    if isinstance(minival, ImageFolderDataset):
+        minival.substitute = False  # evaluated: an undecodable image is left out, not replaced
     return DataBundle(
         train=pool.subset(train_idx, train_tf),
-        minival=pool.subset(minival_idx, eval_tf, substitute=False),
+        minival=minival,
         val=val,
         classes=list(pool.classes),
         skipped=list(skipped),

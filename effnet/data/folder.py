@@ -208,12 +208,10 @@ class ImageFolderDataset(Dataset):
     def targets(self) -> list[int]:
         return [label for _, label in self.samples]
 
-    def subset(
-        self, indices: Sequence[int], transform: Callable, *, substitute: bool = True
-    ) -> ImageFolderDataset:
+    def subset(self, indices: Sequence[int], transform: Callable) -> ImageFolderDataset:
         """The items at ``indices`` with another transform."""
         return ImageFolderDataset(
-            [self.samples[i] for i in indices], self.classes, transform, self.max_pixels, substitute
+            [self.samples[i] for i in indices], self.classes, transform, self.max_pixels
         )
 
     def __len__(self) -> int:
