@@ -141,8 +141,10 @@ def inference_fns(
             fns[f"{impl} eager"] = runner(model, x_cl)
         else:
             fns[f"{impl} eager"] = runner(model, x)
-    fast = optimize_for_inference(eager["effnet"], x)
+    fast = optimize_for_inference(eager["effnet"], x)  # folded, channels_last, frozen script
     fns["effnet fast"], macs["effnet fast"] = runner(fast, x), macs["effnet"]
+    folded = optimize_for_inference(eager["effnet"], x, script=False)
+    fns["effnet fast (eager)"], macs["effnet fast (eager)"] = runner(folded, x), macs["effnet"]
     if args.compile:
         compiled = optimize_for_inference(eager["effnet"], x, compile=True)
         fns["effnet fast+compile"], macs["effnet fast+compile"] = (
@@ -365,7 +367,7 @@ def targets(rows: list[Row]) -> list[str]:
     checks = [
         *(("latency B0@224", f, "timm eager", "<=", 0.5) for f in fast),
         *(("latency B3@300", f, "timm eager", "<=", 0.5) for f in fast),
-        *(("throughput B0@224", f, "timm eager", ">=", 2.0) for f in fast),
+        *(("throughput B0@224", f, "timm eager", ">=", 2.5) for f in fast),
         ("train peak", "effnet lean", "timm", "<=", 0.6),
         ("train step", "effnet", "timm", "<=", 1.0),
     ]

@@ -57,9 +57,14 @@ def test_fast_path_matches_eager(name, padding, size, channels_last):
     model = effnet.create_model(name, padding=padding, num_classes=10).eval()
     _randomize_bn(model)
     x = torch.randn(2, 3, *size)
-    fast = optimize_for_inference(model, x, channels_last=channels_last)
+    scripted = optimize_for_inference(model, x, channels_last=channels_last)
+    assert isinstance(scripted, torch.jit.ScriptModule)
+    fast = optimize_for_inference(model, x, channels_last=channels_last, script=False)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
     with torch.no_grad():
+        assert_equal_outputs(scripted(x), model(x))
+        other = torch.randn(3, 3, 40, 56)  # another batch and size than the example
+        assert_equal_outputs(scripted(other), fast(other))
         assert_equal_outputs(fast(x), model(x))
         # features too (the pre-hook only converts forward's input)
         feats = fast.forward_features(x.contiguous(memory_format=torch.channels_last))
@@ -69,7 +74,7 @@ def test_fast_path_matches_eager(name, padding, size, channels_last):
 def test_caller_model_untouched():
     model = effnet.create_model("efficientnet_b0", num_classes=10).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    fast = optimize_for_inference(model, torch.randn(1, 3, 64, 64))
+    fast = optimize_for_inference(model, torch.randn(1, 3, 64, 64), script=False)
     assert model.training and not fast.training
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 49
     for k, v in model.state_dict().items():
@@ -88,7 +93,18 @@ def test_fast_path_features_only():
     model = effnet.create_model("efficientnet_b0", features_only=True).eval()
     _randomize_bn(model)
     x = torch.randn(1, 3, 64, 64)
-    fast = optimize_for_inference(model)
-    with torch.no_grad():
-        for a, b in zip(fast(x), model(x)):
-            assert_equal_outputs(a, b)
+    for script in (True, False):
+        fast = optimize_for_inference(model, script=script)
+        with torch.no_grad():
+            for a, b in zip(fast(x), model(x), strict=True):
+                assert_equal_outputs(a, b)
+
+
+def test_unscriptable_model_is_one_clear_error():
+    class Odd(nn.Module):
+        def forward(self, x, *rest):  # varargs: TorchScript refuses
+            return x
+
+    with pytest.raises(RuntimeError, match="script=False"):
+        optimize_for_inference(Odd())
+    assert isinstance(optimize_for_inference(Odd(), script=False), nn.Module)

@@ -21,6 +21,7 @@ from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
 from effnet.data.demo import demo_root
 from effnet.data.folder import ImageFolderDataset, find_classes, report_problems, scan_folder
 from effnet.data.image import DEFAULT_MAX_PIXELS
+from effnet.data.preload import DEFAULT_MAX_BYTES, preload
 from effnet.data.split import stratified_split
 from effnet.data.transforms import eval_transform, train_transform
 from effnet.types import AugmentName, check_choice
@@ -142,6 +143,9 @@ def build_datasets(
     crop_scale: tuple[float, float] = (0.08, 1.0),
     eval_crop: float | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    preload_train: bool = False,
+    max_preload_bytes: int = DEFAULT_MAX_BYTES,
+    progress: bool = False,
 ) -> DataBundle:
     """Index ``data`` and split off minival; see the module docstring for the layouts.
 
@@ -156,6 +160,10 @@ def build_datasets(
         crop_scale: area range of the random crop (paper: 0.08..1).
         eval_crop: centre-crop fraction of minival / val (default the paper's res/(res+32)).
         max_pixels: images with more pixels are treated as unreadable (decompression bombs).
+        preload_train: with ``augment="none"``, decode the train split once into memory and
+            augment it a batch at a time (:mod:`effnet.data.preload`), when it fits in
+            ``max_preload_bytes``; otherwise, and for other policies, images are read per item.
+        progress: a progress bar while preloading.
 
     Raises:
         ValueError: unknown layout, empty class folder or dataset, val class not in train,
@@ -171,8 +179,23 @@ def build_datasets(
     minival = pool.subset(minival_idx, eval_tf)
     if isinstance(minival, ImageFolderDataset):
         minival.substitute = False  # evaluated: an undecodable image is left out, not replaced
+    train = pool.subset(train_idx, train_tf)
+    if preload_train and augment == "none":
+        unreadable: dict[str, str] = {}
+        loaded = preload(
+            train,
+            resolution=resolution,
+            crop_scale=crop_scale,
+            max_bytes=max_preload_bytes,
+            on_skip=unreadable.__setitem__,
+            progress=progress,
+        )
+        if unreadable:
+            report_problems(unreadable, f"in {data}", strict=strict)
+            skipped = {**skipped, **unreadable}
+        train = loaded if loaded is not None else train
     return DataBundle(
-        train=pool.subset(train_idx, train_tf),
+        train=train,
         minival=minival,
         val=val,
         classes=list(pool.classes),

@@ -1,4 +1,4 @@
-"""Inference fast path: fold BatchNorm into the convolutions, channels_last, optional compile.
+"""Inference fast path: fold BatchNorm into the convolutions, channels_last, frozen TorchScript.
 
 In eval mode a BatchNorm is an affine map per channel, so ``bn(conv(x))`` equals one
 convolution with scaled weights and a bias:
@@ -7,12 +7,15 @@ convolution with scaled weights and a bias:
 
 Folding removes one full read and write of every activation map. ``channels_last`` (NHWC)
 lets oneDNN / cuDNN run the depthwise convolutions of MBConv without layout conversions, which
-on CPU roughly halves the latency of EfficientNet.
+on CPU roughly halves the latency of EfficientNet. Scripting and freezing the folded network
+(:func:`torch.jit.freeze`) then removes the Python cost of its ~250 module calls, which at
+batch 1 is about a fifth of B0's time on one CPU thread (``benchmarks/compare.py``).
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from torch import nn
@@ -80,24 +83,55 @@ def _to_channels_last(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tupl
     return (args[0].contiguous(memory_format=torch.channels_last),)
 
 
+class _ChannelsLastInput(nn.Module):
+    """``model`` fed NHWC input: what a forward pre-hook does, in a scriptable form."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):  # noqa: ANN201 - a tensor, or a list of feature maps
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
+def _frozen_script(model: nn.Module, channels_last: bool) -> torch.jit.ScriptModule:
+    """``model`` scripted and frozen (weights become constants; TorchScript is deprecated
+    upstream in favour of ``torch.compile``, which was slower here: its warnings are muted)."""
+    wrapped = _ChannelsLastInput(model) if channels_last else model
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        try:
+            scripted = torch.jit.script(wrapped.eval())
+        except Exception as e:  # noqa: BLE001 - any TorchScript failure, reported in one line
+            raise RuntimeError(
+                f"cannot script {type(model).__name__} for the fast path ({type(e).__name__}); "
+                "pass script=False for the eager fast path"
+            ) from e
+        return torch.jit.freeze(scripted)
+
+
 def optimize_for_inference(
     model: nn.Module,
     example_input: torch.Tensor | None = None,
     *,
     channels_last: bool = True,
+    script: bool = True,
     compile: bool = False,
 ) -> nn.Module:
     """An eval-only copy of ``model`` made fast for inference; ``model`` is left untouched.
 
-    Folds every BatchNorm into its convolution, optionally converts weights (and, through a
-    forward pre-hook, inputs) to ``channels_last`` and wraps the result in
-    :func:`torch.compile`. Outputs equal the eager model's within float32 rounding (1e-4).
+    Folds every BatchNorm into its convolution, optionally converts weights and inputs to
+    ``channels_last``, and scripts and freezes the result (or wraps it in
+    :func:`torch.compile`). Outputs equal the eager model's within float32 rounding (1e-4).
 
     Args:
         model: an effnet :class:`~effnet.models.network.Network` (or any module of conv -> BN runs).
         example_input: if given, the result is run on it once and checked against ``model``
             (and, with ``compile=True``, this triggers the compilation).
         channels_last: use the NHWC memory format (faster on CPU with oneDNN and on GPU).
+        script: return a frozen TorchScript module (``forward`` only; the fastest at small
+            batches on CPU); ``False``: the folded eager module (``forward_features`` etc.
+            kept, the input converted by a forward pre-hook). Ignored with ``compile``.
         compile: wrap in :func:`torch.compile` with inductor's weight freezing (needs a C++
             compiler on CPU; the first call compiles, about a minute for B0 on 2 cores).
     """
@@ -107,6 +141,9 @@ def optimize_for_inference(
     fold_batchnorm(fast)
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
+    if script and not compile:
+        fast = _frozen_script(fast, channels_last)
+    elif channels_last:
         fast.register_forward_pre_hook(_to_channels_last)
     if compile:
         # freezing: weights become constants, so inductor pre-packs them for oneDNN / cuDNN

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from effnet.data.preload import PreloadedImages
 from effnet.train.distributed import DistInfo
 
 
@@ -100,9 +102,12 @@ def train_loader(
     info: DistInfo,
     seed: int,
     workers: int,
-) -> DataLoader:
+) -> DataLoader | PreloadedLoader:
     """Batches of ``batch_size`` (per process); incomplete last batches are dropped
-    (BatchNorm needs more than one sample) unless the shard is smaller than one batch."""
+    (BatchNorm needs more than one sample) unless the shard is smaller than one batch.
+    A preloaded dataset is batched by :class:`PreloadedLoader` (no worker processes)."""
+    if isinstance(dataset, PreloadedImages):
+        return PreloadedLoader(dataset, batch_size=batch_size, info=info, seed=seed)
     sampler = ResumableSampler(dataset, info, seed, batch_size)
     drop_last = len(sampler.inner) >= batch_size
     generator = torch.Generator().manual_seed(seed)
@@ -124,3 +129,37 @@ def eval_loader(dataset: Dataset, *, batch_size: int, info: DistInfo, workers: i
         sampler=ShardSampler(len(dataset), info),  # type: ignore[arg-type]
         **_loader_kwargs(workers, info.device),  # type: ignore[arg-type]
     )
+
+
+class PreloadedLoader:
+    """Training batches cropped from a :class:`~effnet.data.preload.PreloadedImages` (held on
+    ``info.device``) in the main process, in :class:`ResumableSampler`'s order.
+
+    Batch ``b`` of epoch ``e`` draws its crops from a generator seeded by ``(seed, rank, e,
+    b)``: a resumed run gets the same crops. ``resolution`` (settable per epoch, for
+    progressive resizing) is the side of the batches.
+    """
+
+    def __init__(
+        self, dataset: PreloadedImages, *, batch_size: int, info: DistInfo, seed: int
+    ) -> None:
+        self.dataset = dataset.to(info.device)
+        self.sampler = ResumableSampler(dataset, info, seed, batch_size)
+        self.batch_size = batch_size
+        self.drop_last = len(self.sampler.inner) >= batch_size
+        self.seed = seed
+        self.rank = info.rank
+        self.resolution = dataset.resolution
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        indices = torch.tensor(list(self.sampler), dtype=torch.int64)
+        epoch, first = self.sampler.inner.epoch, self.sampler.skip_batches
+        for b in range(len(self)):
+            batch = indices[b * self.batch_size : (b + 1) * self.batch_size]
+            key = np.random.SeedSequence([self.seed, self.rank, epoch, first + b])
+            generator = torch.Generator().manual_seed(int(key.generate_state(1)[0]))
+            yield self.dataset.crops(batch, generator, self.resolution)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from effnet.files import write_json
 from effnet.models.weights import load_weights, save_weights
@@ -48,7 +49,7 @@ from effnet.train.distributed import (
 )
 from effnet.train.ema import recalibrate_bn
 from effnet.train.evaluate import autocast, evaluate
-from effnet.train.loaders import eval_loader
+from effnet.train.loaders import PreloadedLoader, eval_loader
 from effnet.train.report import ProgressBar, Reporter, summarize
 from effnet.train.setup import Run, build_run
 from effnet.train.signals import StopSignals
@@ -98,6 +99,7 @@ class Trainer:
         self.sums: DeviceSums | None = None  # the epoch's sums on the device, while training
         self._step_lrs: dict[int, float] = {}  # step -> LR, since the last read
         self._step_bad: torch.Tensor | None = None  # nan_policy="skip": this step had one
+        self._train_resolution = 0  # this epoch's (progressive resizing)
 
     def setup(self) -> None:
         """Build the run (a resumed one continues its saved state) and describe it."""
@@ -171,6 +173,9 @@ class Trainer:
         assert self.sums is not None
         x = x.to(info.device, non_blocking=True)
         y = y.to(info.device, non_blocking=True)
+        res = self._train_resolution
+        if x.shape[-1] != res or x.shape[-2] != res:  # progressive resizing, per-image loaders
+            x = F.interpolate(x, size=(res, res), mode="bilinear", antialias=True)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         sync = contextlib.nullcontext() if last_micro or not info.enabled else r.net.no_sync()  # type: ignore[operator]
@@ -203,6 +208,9 @@ class Trainer:
         """Train the rest of the current epoch; returns False when stopped early."""
         r, st, accum = self.parts, self.state, self.config.accum_steps
         r.train_loader.sampler.set_epoch(st.epoch, skip_batches=st.micro_in_epoch)  # type: ignore[attr-defined]
+        self._train_resolution = r.train_resolution(st.epoch)
+        if isinstance(r.train_loader, PreloadedLoader):  # crops at that size directly
+            r.train_loader.resolution = self._train_resolution
         n_micro = r.steps_per_epoch * accum
         r.model.train()
         if self.config.freeze_backbone:
@@ -310,6 +318,7 @@ class Trainer:
         return {
             "epoch": st.epoch,
             "step": st.step,
+            "resolution": self._train_resolution,
             "lr": self.parts.optimizer.param_groups[-1]["lr"],
             "train_loss": loss_sum / seen if seen else float("nan"),
             "train_top1": 100.0 * correct / seen if seen else 0.0,

@@ -13,6 +13,7 @@ from typing import Any
 
 from effnet.analysis.plots import plot_curves
 from effnet.data.folder import read_skip_logs
+from effnet.data.preload import PreloadedImages
 from effnet.files import write_json, write_text
 from effnet.train.distributed import DistInfo
 from effnet.train.setup import Run
@@ -101,8 +102,13 @@ class Reporter:
             f"train {len(bundle.train)} / minival {minival} / val {val} images; "
             f"lr {run.base_lr:.4g}, {run.steps_per_epoch} steps/epoch x {recipe.epochs} epochs, "
             + (f"EMA decay {run.ema_decay:.5g}, " if run.ema is not None else "")
-            + f"{run.info.world_size} process(es) on {run.info.device}, {run.workers} loader "
-            f"worker(s), out {run.out}"
+            + f"{run.info.world_size} process(es) on {run.info.device}, "
+            + (
+                f"train images preloaded ({bundle.train.nbytes / 2**20:.0f} MiB)"
+                if isinstance(bundle.train, PreloadedImages)
+                else f"{run.workers} loader worker(s)"
+            )
+            + f", out {run.out}"
         )
         self.log(batch_line(run))
         if bundle.skipped:
@@ -116,7 +122,9 @@ class Reporter:
         mv = record["minival_top1"]
         mv_text = f"minival top1 {mv:.2f}%" if mv is not None else "no minival"
         self.log(
-            f"epoch {state.epoch}/{run.config.recipe.epochs}: loss {record['train_loss']:.4f}, "
+            f"epoch {state.epoch}/{run.config.recipe.epochs}"
+            + (f" at {record['resolution']}px" if record["resolution"] != run.resolution else "")
+            + f": loss {record['train_loss']:.4f}, "
             f"train top1 {record['train_top1']:.2f}%, {mv_text}, lr {record['lr']:.3g}, "
             f"{record['images_per_second']:.0f} img/s, {record['seconds']:.1f}s"
             + ("  *best" if state.best_epoch == state.epoch else "")

@@ -80,3 +80,20 @@ def build_scheduler(optimizer: Optimizer, schedule: WarmupStaircase | WarmupCosi
 def scaled_lr(lr_per_256: float, batch_size: int) -> float:
     """Linear scaling rule (paper §5.2: 0.016 per 256 images, 0.256 at batch 4096)."""
     return lr_per_256 * batch_size / 256
+
+
+def resolution_at(
+    epoch: int, epochs: int, resolution: int, start: float | None, ramp: float = 0.5
+) -> int:
+    """Progressive resizing (EfficientNetV2, Tan & Le 2021, §4): the train resolution of
+    ``epoch`` (0-based) of ``epochs``. ``start`` (a fraction of ``resolution``; ``None``: off)
+    at the first epoch, growing linearly to ``resolution`` at ``ramp`` of the run and kept
+    there (the last epoch always is); rounded down to a multiple of 8 px (at least 8) below
+    the full resolution."""
+    if start is None or start >= 1.0:
+        return resolution
+    last = min(epochs - 1, max(0, round(ramp * epochs) - 1))  # first epoch at full size
+    if epoch >= last:
+        return resolution
+    side = resolution * (start + (1.0 - start) * epoch / last)
+    return min(resolution, max(8, int(side) // 8 * 8))

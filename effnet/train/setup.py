@@ -37,9 +37,9 @@ from effnet.train.config import TrainConfig, restore_config
 from effnet.train.distributed import DistInfo, barrier
 from effnet.train.ema import build_ema, effective_decay
 from effnet.train.evaluate import amp_dtype
-from effnet.train.loaders import default_workers, eval_loader, train_loader
+from effnet.train.loaders import PreloadedLoader, default_workers, eval_loader, train_loader
 from effnet.train.optim import build_optimizer, param_groups
-from effnet.train.schedule import build_schedule, build_scheduler, scaled_lr
+from effnet.train.schedule import build_schedule, build_scheduler, resolution_at, scaled_lr
 from effnet.train.state import CKPT_FORMAT, RunState
 
 
@@ -67,7 +67,7 @@ class Run:
     workers: int
     batch: int
     global_batch: int
-    train_loader: DataLoader
+    train_loader: DataLoader | PreloadedLoader
     minival_loader: DataLoader | None
     steps_per_epoch: int
     base_lr: float
@@ -78,6 +78,14 @@ class Run:
     scaler: torch.amp.GradScaler | None
     criterion: nn.Module
     resumed: RunState | None = None
+
+    def train_resolution(self, epoch: int) -> int:
+        """The train resolution of ``epoch`` (0-based): :attr:`resolution`, or less early on
+        with progressive resizing."""
+        recipe = self.config.recipe
+        return resolution_at(
+            epoch, recipe.epochs, self.resolution, recipe.progressive_start, recipe.progressive_ramp
+        )
 
     @property
     def eval_model(self) -> nn.Module:
@@ -109,7 +117,7 @@ class _Loaders(NamedTuple):
     workers: int
     batch: int
     global_batch: int
-    train: DataLoader
+    train: DataLoader | PreloadedLoader
     minival: DataLoader | None
     steps_per_epoch: int
 
@@ -219,6 +227,8 @@ def _data(cfg: TrainConfig, info: DistInfo, resolution: int, eval_crop: float) -
             strict=cfg.strict,
             crop_scale=cfg.recipe.crop_scale,
             eval_crop=eval_crop,
+            preload_train=cfg.preload,
+            progress=cfg.progress and info.is_main,
         )
     else:
         bundle = cfg.data
