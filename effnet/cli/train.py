@@ -186,9 +186,9 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     r.add_argument(
         "--preload",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="decode a small train split once into memory and crop it a batch at a time "
-        "(default: on, with --augment none and up to 2 GiB of images)",
+        "(with --augment none, up to 2 GiB of images; default: off, per-image PIL crops)",
     )
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
     r.add_argument(
@@ -238,11 +238,7 @@ def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
             recipe = dataclasses.replace(recipe, eval_crop=None)
             if args.resolution is None:
                 recipe = dataclasses.replace(recipe, epochs=10, resolution=None)
-            # pretrained weights: full size throughout, and the gentler steps of small's
-            # earlier 50-epoch setting (3e-3 at batch 64), not its from-scratch 1.2e-2
-            recipe = dataclasses.replace(recipe, progressive_start=None)
-            if recipe.name == "small":
-                recipe = dataclasses.replace(recipe, lr_per_256=0.012, batch_size=64)
+            recipe = dataclasses.replace(recipe, progressive_start=None)  # pretrained: full size
     start, ramp = args.progressive or (None, None)
     return recipe.replace(
         progressive_start=start,
