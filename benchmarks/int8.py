@@ -1,10 +1,15 @@
-"""int8 (ONNX Runtime static quantization) against float ONNX: latency, and agreement.
+"""int8 (ONNX Runtime static quantization) against float ONNX: latency, agreement, accuracy.
 
     python benchmarks/int8.py --models efficientnet_b0,efficientnet_lite0 --calibration DIR
+    python benchmarks/int8.py --weights b0.safetensors,lite0.safetensors --calibration demo \
+        --eval demo --max-images 100
 
 Latency: ONNX Runtime CPU, one intra-op thread, batch 1, median over interleaved repeats
 (float, int8, float, ...) so that both see the same machine state. Random-init weights are fine
-for latency; agreement is meaningful only with trained ``--weights``.
+for latency; agreement is meaningful only with trained ``--weights`` (effnet files: their own
+architecture, resolution and eval crop). ``--eval DIR`` (class folders, a dataset root whose
+``val/`` is used, or ``demo``) adds float and int8 top-1 on those labelled images, which must
+not be the calibration images; ``--calibration demo`` takes the demo's train split.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from effnet.data.demo import demo_root
 from effnet.deploy.export import export_model
 from effnet.deploy.quantize import calibration_inputs, quantize
 from effnet.models.create import create_model
@@ -38,22 +44,53 @@ def _once(session: ort.InferenceSession, x: np.ndarray, n: int) -> float:
     return (time.perf_counter() - t) / n * 1e3
 
 
+def _folder(arg: str, split: str) -> Path:
+    """``demo`` -> the demo's ``split``; a dataset root with ``split/`` -> that; else ``arg``."""
+    root = demo_root() if arg == "demo" else Path(arg)
+    return root / split if (root / split).is_dir() else root
+
+
+def _logits(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
+    return np.concatenate([session.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
+
+
+def _labelled(model: torch.nn.Module, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Eval-preprocessed images of ``folder``'s class sub-folders and their class indices."""
+    x, files, _ = calibration_inputs(model, folder, max_images=None)
+    classes = list(model.pretrained_cfg["classes"])  # type: ignore[index]
+    unknown = sorted({f.parent.name for f in files} - set(classes))
+    if unknown:
+        raise SystemExit(f"{folder}: folders {unknown} are not classes of the model {classes}")
+    return x, np.array([classes.index(f.parent.name) for f in files])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="efficientnet_b0,efficientnet_lite0")
-    p.add_argument("--calibration", required=True, help="folder of calibration images")
+    p.add_argument(
+        "--weights", default=None, help="comma-separated effnet weights files (replace --models)"
+    )
+    p.add_argument("--calibration", required=True, help="folder of calibration images, or 'demo'")
+    p.add_argument("--eval", default=None, help="labelled images for top-1 (or 'demo')")
     p.add_argument("--max-images", type=int, default=64)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--runs", type=int, default=5, help="inferences per timed repeat")
     args = p.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.models.split(","):
-            model = create_model(name).eval()
-            x, _, _ = calibration_inputs(model, args.calibration, max_images=args.max_images)
+        names = (args.weights or args.models).split(",")
+        for name in names:
+            if args.weights:
+                model = create_model(None, weights=name).eval()  # type: ignore[arg-type]
+                name = f"{Path(name).parent.name}/{Path(name).name}"
+            else:
+                model = create_model(name).eval()
+            calibration = _folder(args.calibration, "train")
+            x, _, _ = calibration_inputs(model, calibration, max_images=args.max_images)
             res = x.shape[-1]
-            fp = export_model(model, Path(tmp) / f"{name}.onnx", resolution=res, dynamic_size=False)
-            q = quantize(model, Path(tmp) / f"{name}.int8.onnx", x)
+            stem = Path(tmp) / name.replace("/", "_")
+            fp = export_model(model, f"{stem}.onnx", resolution=res, dynamic_size=False)
+            q = quantize(model, f"{stem}.int8.onnx", x)
             sessions = {"fp32": _session(fp), "int8": _session(q)}
             one = x[:1]
             for s in sessions.values():
@@ -63,18 +100,22 @@ def main() -> None:
                 for k, s in sessions.items():
                     times[k].append(_once(s, one, args.runs))
             med = {k: statistics.median(v) for k, v in times.items()}
-            f = np.concatenate(
-                [sessions["fp32"].run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))]
-            )
-            g = np.concatenate(
-                [sessions["int8"].run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))]
-            )
+            f, g = _logits(sessions["fp32"], x), _logits(sessions["int8"], x)
             agree = float((f.argmax(1) == g.argmax(1)).mean())
             print(
                 f"{name} @ {res}: fp32 {med['fp32']:.2f} ms, int8 {med['int8']:.2f} ms "
                 f"(x{med['int8'] / med['fp32']:.2f}); size {fp.stat().st_size / 1e6:.1f} -> "
-                f"{q.stat().st_size / 1e6:.1f} MB; top-1 agreement {agree:.3f}"
+                f"{q.stat().st_size / 1e6:.1f} MB; top-1 agreement {agree:.3f} "
+                f"on {len(x)} calibration images"
             )
+            if args.eval:
+                ex, labels = _labelled(model, _folder(args.eval, "val"))
+                f = _logits(sessions["fp32"], ex).argmax(1)
+                g = _logits(sessions["int8"], ex).argmax(1)
+                print(
+                    f"  {len(ex)} labelled images: fp32 top-1 {(f == labels).mean():.2%}, "
+                    f"int8 top-1 {(g == labels).mean():.2%}, agreement {(f == g).mean():.2%}"
+                )
 
 
 if __name__ == "__main__":
