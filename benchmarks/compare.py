@@ -6,7 +6,8 @@ Measures (issue 5), interleaving the implementations round by round and reportin
 of per-round medians (each from :mod:`torch.utils.benchmark` after warm-up):
 
 * latency, batch 1, one thread (the paper's Table 4 protocol): B0 at 224 and B3 at 300, for each
-  library's eager model, effnet's fast path (:func:`effnet.optimize_for_inference`) and effnet
+  library's eager model, effnet's fast path (:func:`effnet.optimize_for_inference`; "fast
+  native" with ``native=True``: its 1x1 convs as one native operator each, on CPU) and effnet
   exported to ONNX and run by ONNX Runtime;
 * throughput, batch 32, all cores, B0 at 224;
 * training step time and peak memory, B0 at 224 (SGD with momentum, cross-entropy), each
@@ -143,6 +144,15 @@ def inference_fns(
             fns[f"{impl} eager"] = runner(model, x)
     fast = optimize_for_inference(eager["effnet"], x)  # folded, channels_last, frozen script
     fns["effnet fast"], macs["effnet fast"] = runner(fast, x), macs["effnet"]
+    if args.device == "cpu" and not args.no_native:
+        from effnet.deploy.native import available
+
+        why_not = available()  # builds the kernels on first use
+        if why_not is None:
+            native = optimize_for_inference(eager["effnet"], x, native=True)
+            fns["effnet fast native"], macs["effnet fast native"] = runner(native, x), macs["effnet"]
+        else:
+            print(f"  (no native row: {why_not})", file=sys.stderr, flush=True)
     folded = optimize_for_inference(eager["effnet"], x, script=False)
     fns["effnet fast (eager)"], macs["effnet fast (eager)"] = runner(folded, x), macs["effnet"]
     if args.compile:
@@ -363,7 +373,7 @@ def targets(rows: list[Row]) -> list[str]:
     def find(section: str, impl: str) -> Row | None:
         return next((r for r in rows if r["section"] == section and r["impl"] == impl), None)
 
-    fast = ("effnet fast", "effnet fast+compile", "effnet onnxrt")
+    fast = ("effnet fast", "effnet fast native", "effnet fast+compile", "effnet onnxrt")
     checks = [
         *(("latency B0@224", f, "timm eager", "<=", 0.5) for f in fast),
         *(("latency B3@300", f, "timm eager", "<=", 0.5) for f in fast),
@@ -404,6 +414,10 @@ def main(argv: list[str] | None = None) -> None:
         help="add a compiled fast-path row (and, on GPU, compile every library's training step)",
     )  # fmt: skip
     p.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    p.add_argument(
+        "--no-native", action="store_true",
+        help="skip the fast path with native kernels (optimize_for_inference(native=True))",
+    )  # fmt: skip
     p.add_argument("--skip-train", action="store_true")
     p.add_argument(
         "--mmap-threshold", type=int, default=131072,

@@ -20,6 +20,7 @@ import warnings
 import torch
 from torch import nn
 
+from effnet.deploy.pointwise import fuse_pointwise
 from effnet.models.blocks import Bottleneck, DepthwiseSeparable, MBConv
 from effnet.models.network import FeatureNetwork, Network
 
@@ -117,6 +118,7 @@ def optimize_for_inference(
     channels_last: bool = True,
     script: bool = True,
     compile: bool = False,
+    native: bool = False,
 ) -> nn.Module:
     """An eval-only copy of ``model`` made fast for inference; ``model`` is left untouched.
 
@@ -134,11 +136,19 @@ def optimize_for_inference(
             kept, the input converted by a forward pre-hook). Ignored with ``compile``.
         compile: wrap in :func:`torch.compile` with inductor's weight freezing (needs a C++
             compiler on CPU; the first call compiles, about a minute for B0 on 2 cores).
+        native: run each 1x1 conv with its bias and activation as one native operator
+            (:mod:`effnet.deploy.pointwise`; float32 on x86 CPUs with AVX-512, built once with
+            the machine's C++ compiler, ~10-60 s). Raises
+            :class:`~effnet.deploy.native.NativeKernelsUnavailable` where it cannot run.
     """
+    if native and compile:
+        raise ValueError("native=True runs with script=True or eagerly, not with compile=True")
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
     fold_batchnorm(fast)
+    if native:
+        fuse_pointwise(fast)
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     if script and not compile:

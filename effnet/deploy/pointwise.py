@@ -1,0 +1,115 @@
+"""1x1 convolution + bias + activation as one native operator (batch-1 CPU inference).
+
+At batch 1 on one thread, B0's 1x1 convolutions are about half its time, and PyTorch spends as
+much on the bias copy and the separate activation pass over each output as on the matrix product
+(``benchmarks/compare.py``). :class:`PointwiseConv` runs all three in one pass
+(``effnet/deploy/kernels/pointwise.cpp``); :func:`fuse_pointwise` swaps it into a BN-folded
+network, which :func:`effnet.deploy.inference.optimize_for_inference` does with ``native=True``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from effnet.deploy import native
+from effnet.models.blocks import DepthwiseSeparable, MBConv
+from effnet.models.network import Network
+
+#: activation module -> the kernel's code (0: none)
+ACTIVATIONS: dict[type[nn.Module], int] = {nn.SiLU: 1, nn.ReLU: 2, nn.ReLU6: 3}
+GROUP = 64  # output channels per packed weight group (the kernel's tile width)
+
+
+def pack_weight(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1x1 conv's weight as ``[groups, in, 64]`` and its bias as ``[groups * 64]``, zero-padded
+    (the layout the kernel streams)."""
+    out_ch, in_ch = conv.weight.shape[:2]
+    groups = -(-out_ch // GROUP)
+    w = torch.zeros(in_ch, groups * GROUP)
+    w[:, :out_ch] = conv.weight.detach().reshape(out_ch, in_ch).t().float()
+    b = torch.zeros(groups * GROUP)
+    if conv.bias is not None:
+        b[:out_ch] = conv.bias.detach().float()
+    return w.reshape(in_ch, groups, GROUP).transpose(0, 1).contiguous(), b
+
+
+def is_pointwise(conv: nn.Module) -> bool:
+    """A plain 1x1, stride-1, ungrouped, unpadded ``nn.Conv2d``."""
+    return (
+        type(conv) is nn.Conv2d
+        and conv.kernel_size == (1, 1)
+        and conv.stride == (1, 1)
+        and conv.groups == 1
+        and conv.dilation == (1, 1)
+        and conv.padding in ((0, 0), "valid")
+    )
+
+
+#: the native kernel runs at most this batch (on one thread); larger ones use PyTorch's conv
+MAX_BATCH = 8
+
+
+class PointwiseConv(nn.Module):
+    """``act(conv(x))`` for a 1x1 ``conv`` (float32, CPU), by the native kernel where it is the
+    faster one: one intra-op thread and batch <= :data:`MAX_BATCH`. Elsewhere PyTorch's conv and
+    activation run (measured for B0 on a 2-core Xeon, whole network: 0.78-0.89x the fast path's
+    time at batch 1-8 on one thread, 1.04x at batch 16; 1.03-1.45x on two threads at batch 1-16,
+    where PyTorch's multi-threaded GEMM and oneDNN convolutions win)."""
+
+    def __init__(self, conv: nn.Conv2d, activation: nn.Module | None = None) -> None:
+        super().__init__()
+        if not is_pointwise(conv):
+            raise ValueError(f"PointwiseConv needs a plain 1x1 nn.Conv2d, got {conv}")
+        act = 0 if activation is None else ACTIVATIONS.get(type(activation))
+        if act is None:
+            raise ValueError(f"PointwiseConv supports {[a.__name__ for a in ACTIVATIONS]}, got {activation}")
+        native.load()
+        weight, bias = pack_weight(conv)
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.out_channels = conv.out_channels
+        self.max_batch = MAX_BATCH
+        self.act = act
+        self.conv = conv
+        self.activation = activation if activation is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.ops.effnet_native.use_pointwise(x, self.max_batch):
+            return torch.ops.effnet_native.pointwise_conv(
+                x, self.weight, self.bias, self.out_channels, self.act
+            )
+        return self.activation(self.conv(x))
+
+
+def _fuse(module: nn.Module, conv_name: str, act_name: str | None) -> bool:
+    conv = getattr(module, conv_name)
+    act = getattr(module, act_name) if act_name else None
+    if not is_pointwise(conv) or (act is not None and type(act) not in ACTIVATIONS):
+        return False
+    setattr(module, conv_name, PointwiseConv(conv, act))
+    if act_name:
+        setattr(module, act_name, nn.Identity())
+    return True
+
+
+def fuse_pointwise(model: nn.Module) -> int:
+    """Replace the 1x1 convs of a BN-folded effnet network (and the activations right after
+    them) by :class:`PointwiseConv`, in place; returns how many.
+
+    Only positions where nothing sits between conv and activation are fused: the expand and
+    project convs of :class:`MBConv`, the pointwise conv of :class:`DepthwiseSeparable` and the
+    head conv of :class:`Network`, each after :func:`~effnet.deploy.inference.fold_batchnorm`
+    has turned its BN into ``nn.Identity``.
+    """
+    fused = 0
+    for module in list(model.modules()):
+        if isinstance(module, MBConv) and isinstance(module.bn1, nn.Identity):
+            fused += _fuse(module, "conv_pw", "act1") if isinstance(module.conv_pw, nn.Conv2d) else 0
+        if isinstance(module, MBConv) and isinstance(module.bn3, nn.Identity):
+            fused += _fuse(module, "conv_pwl", None)
+        if isinstance(module, DepthwiseSeparable) and isinstance(module.bn2, nn.Identity):
+            fused += _fuse(module, "conv_pw", "act2")
+        if isinstance(module, Network) and isinstance(module.bn2, nn.Identity):
+            fused += _fuse(module, "conv_head", "act2")
+    return fused
