@@ -150,7 +150,10 @@ def inference_fns(
         why_not = available()  # builds the kernels on first use
         if why_not is None:
             native = optimize_for_inference(eager["effnet"], x, native=True)
-            fns["effnet fast native"], macs["effnet fast native"] = runner(native, x), macs["effnet"]
+            fns["effnet fast native"], macs["effnet fast native"] = (
+                runner(native, x),
+                macs["effnet"],
+            )
         else:
             print(f"  (no native row: {why_not})", file=sys.stderr, flush=True)
     folded = optimize_for_inference(eager["effnet"], x, script=False)

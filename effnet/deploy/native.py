@@ -41,9 +41,15 @@ def cpu_supported() -> str | None:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return "cannot read /proc/cpuinfo to check for AVX-512 (Linux only)"
-    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
+    )
     missing = [f for f in CPU_FLAGS if f not in flags]
-    return f"this CPU lacks {', '.join(missing)} (AVX-512), which the native kernels use" if missing else None
+    return (
+        f"this CPU lacks {', '.join(missing)} (AVX-512), which the native kernels use"
+        if missing
+        else None
+    )
 
 
 def compiler() -> str | None:
@@ -76,7 +82,12 @@ def _build_command(cxx: str, source: Path, out: Path) -> list[str]:
 def library_path(cxx: str) -> Path:
     """Where the library built from the current source by ``cxx`` lives."""
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), torch.__version__.encode(), cxx.encode(), " ".join(COMPILE_FLAGS).encode()):
+    for part in (
+        SOURCE.read_bytes(),
+        torch.__version__.encode(),
+        cxx.encode(),
+        " ".join(COMPILE_FLAGS).encode(),
+    ):
         key.update(part)
     return kernels_dir() / f"effnet_native-{key.hexdigest()[:16]}.so"
 
@@ -107,7 +118,9 @@ def build(verbose: bool = False) -> Path:
         Path(tmp).unlink(missing_ok=True)
         log.write_text(result.stdout + result.stderr)
         first = next((ln for ln in result.stderr.splitlines() if "error" in ln), "see the log")
-        raise NativeKernelsUnavailable(f"building the native kernels failed: {first.strip()} (log: {log})")
+        raise NativeKernelsUnavailable(
+            f"building the native kernels failed: {first.strip()} (log: {log})"
+        )
     os.replace(tmp, out)  # atomic: a concurrent build or an interrupted one leaves no half file
     return out
 

@@ -63,7 +63,9 @@ class PointwiseConv(nn.Module):
             raise ValueError(f"PointwiseConv needs a plain 1x1 nn.Conv2d, got {conv}")
         act = 0 if activation is None else ACTIVATIONS.get(type(activation))
         if act is None:
-            raise ValueError(f"PointwiseConv supports {[a.__name__ for a in ACTIVATIONS]}, got {activation}")
+            raise ValueError(
+                f"PointwiseConv supports {[a.__name__ for a in ACTIVATIONS]}, got {activation}"
+            )
         native.load()
         weight, bias = pack_weight(conv)
         self.register_buffer("weight", weight)
@@ -105,7 +107,9 @@ def fuse_pointwise(model: nn.Module) -> int:
     fused = 0
     for module in list(model.modules()):
         if isinstance(module, MBConv) and isinstance(module.bn1, nn.Identity):
-            fused += _fuse(module, "conv_pw", "act1") if isinstance(module.conv_pw, nn.Conv2d) else 0
+            fused += (
+                _fuse(module, "conv_pw", "act1") if isinstance(module.conv_pw, nn.Conv2d) else 0
+            )
         if isinstance(module, MBConv) and isinstance(module.bn3, nn.Identity):
             fused += _fuse(module, "conv_pwl", None)
         if isinstance(module, DepthwiseSeparable) and isinstance(module.bn2, nn.Identity):
