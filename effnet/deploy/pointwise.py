@@ -66,7 +66,7 @@ class PointwiseConv(nn.Module):
             raise ValueError(
                 f"PointwiseConv supports {[a.__name__ for a in ACTIVATIONS]}, got {activation}"
             )
-        native.load()
+        native.load(verbose=True)  # says so when it compiles (once per machine)
         weight, bias = pack_weight(conv)
         self.register_buffer("weight", weight)
         self.register_buffer("bias", bias)
