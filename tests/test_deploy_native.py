@@ -12,7 +12,8 @@ from torch import nn
 import effnet
 from effnet.deploy import native
 from effnet.deploy.inference import fold_batchnorm, optimize_for_inference
-from effnet.deploy.pointwise import PointwiseConv, fuse_pointwise, pack_weight
+from effnet.deploy.native_blocks import NativeMBConv, fuse_native, pack_depthwise
+from effnet.deploy.pointwise import PointwiseConv, pack_weight
 from tests.conftest import randomize_batchnorm
 
 
@@ -112,21 +113,72 @@ def test_native_fast_path_equals_eager(kernels, one_thread, name):
     nn.init.normal_(model.classifier.weight, std=0.5)
     x = torch.randn(2, 3, 96, 96)
     fast = optimize_for_inference(model, x, native=True)  # checks 1e-4 itself
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.profiler.profile() as prof:
         ref, out = model(x), fast(x)
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+    ran = {e.key for e in prof.key_averages()}
+    assert {"effnet_native::depthwise_conv", "effnet_native::pointwise_conv"} <= ran
 
 
-def test_fuse_pointwise_counts_every_1x1_conv(kernels):
-    """B0: the expand and project convs of its 15 MBConv blocks, the pointwise conv of its first
-    (depthwise-separable) block and the head conv, 32 in all: every 1x1 conv but the SE's."""
+def test_fuse_native_swaps_every_block(kernels):
+    """B0: its 16 MBConv blocks (the first without an expand conv) and the head conv; no 1x1 or
+    depthwise conv is left outside a native module."""
     model = effnet.create_model("efficientnet_b0").eval()
     fold_batchnorm(model)
-    ones = sum(1 for m in model.modules() if type(m) is nn.Conv2d and m.kernel_size == (1, 1))
-    se = sum(1 for n, m in model.named_modules() if ".se." in f".{n}." and type(m) is nn.Conv2d)
-    assert fuse_pointwise(model) == ones - se == 32
-    left = [n for n, m in model.named_modules() if type(m) is nn.Conv2d and m.kernel_size == (1, 1)]
-    assert all(".se." in f".{n}." or n.endswith(".conv") for n in left)
+    assert fuse_native(model) == 17
+    assert sum(isinstance(m, NativeMBConv) for m in model.modules()) == 16
+    assert isinstance(model.conv_head, PointwiseConv)
+    for name, child in model.named_children():
+        assert not isinstance(child, nn.Conv2d) or name == "conv_stem"
+
+
+def test_unfolded_blocks_are_left_alone(kernels):
+    model = effnet.create_model("efficientnet_b0").eval()
+    assert fuse_native(model) == 0
+
+
+# (channels, size, kernel, stride): channel counts across the 16-lane vectors, odd sizes, padding
+DEPTHWISE = [
+    (32, 17, 3, 1),
+    (40, 15, 3, 2),
+    (24, 9, 5, 1),
+    (100, 14, 5, 2),
+    (16, 6, 7, 1),
+    (8, 3, 5, 1),
+]
+
+
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("shape", DEPTHWISE, ids=lambda s: "x".join(map(str, s)))
+def test_depthwise_kernel_equals_conv_activation_and_mean(kernels, one_thread, shape, act):
+    c, size, k, stride = shape
+    conv = nn.Conv2d(c, c, k, stride, k // 2, groups=c, bias=True)
+    nn.init.normal_(conv.bias)
+    x = torch.randn(2, c, size, size + 1)
+    weight, bias = pack_depthwise(conv)
+    code = 0 if ACTS[act] is None else {"silu": 1, "relu": 2, "relu6": 3}[act]
+    with torch.inference_mode():
+        ref = _reference(conv, ACTS[act], x)
+        out, mean = torch.ops.effnet_native.depthwise_conv(x, weight, bias, k, stride, code, True)
+        plain, none = torch.ops.effnet_native.depthwise_conv(
+            x, weight, bias, k, stride, code, False
+        )
+    assert out.shape == ref.shape and none.numel() == 0
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mean, ref.mean((2, 3), keepdim=True), rtol=1e-5, atol=1e-5)
+    assert torch.equal(plain, out)
+
+
+def test_gate_scales_the_pointwise_input_per_image(kernels, one_thread):
+    """The SE gate applied inside the project conv: images of a batch keep their own gate,
+    also where a 6-pixel tile spans two images (5 x 5 planes)."""
+    conv = nn.Conv2d(300, 100, 1)
+    x, gate = torch.randn(3, 300, 5, 5), torch.rand(3, 300)
+    weight, bias = pack_weight(conv)
+    with torch.inference_mode():
+        out = torch.ops.effnet_native.pointwise_conv(x, weight, bias, 100, 0, gate)
+        ref = conv(x * gate[:, :, None, None])
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-4)
 
 
 def test_native_refuses_compile():

@@ -20,7 +20,7 @@ import warnings
 import torch
 from torch import nn
 
-from effnet.deploy.pointwise import fuse_pointwise
+from effnet.deploy.native_blocks import fuse_native
 from effnet.models.blocks import Bottleneck, DepthwiseSeparable, MBConv
 from effnet.models.network import FeatureNetwork, Network
 
@@ -148,7 +148,7 @@ def optimize_for_inference(
         p.requires_grad_(False)
     fold_batchnorm(fast)
     if native:
-        fuse_pointwise(fast)
+        fuse_native(fast)
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     if script and not compile:

@@ -3,8 +3,9 @@
 At batch 1 on one thread, B0's 1x1 convolutions are about half its time, and PyTorch spends as
 much on the bias copy and the separate activation pass over each output as on the matrix product
 (``benchmarks/compare.py``). :class:`PointwiseConv` runs all three in one pass
-(``effnet/deploy/kernels/pointwise.cpp``); :func:`fuse_pointwise` swaps it into a BN-folded
-network, which :func:`effnet.deploy.inference.optimize_for_inference` does with ``native=True``.
+(``effnet/deploy/kernels/pointwise.cpp``); :func:`effnet.deploy.native_blocks.fuse_native` swaps
+it into a BN-folded network, which :func:`effnet.deploy.inference.optimize_for_inference` does
+with ``native=True``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import torch
 from torch import nn
 
 from effnet.deploy import native
-from effnet.models.blocks import DepthwiseSeparable, MBConv
-from effnet.models.network import Network
 
 #: activation module -> the kernel's code (0: none)
 ACTIVATIONS: dict[type[nn.Module], int] = {nn.SiLU: 1, nn.ReLU: 2, nn.ReLU6: 3}
@@ -82,38 +81,3 @@ class PointwiseConv(nn.Module):
                 x, self.weight, self.bias, self.out_channels, self.act
             )
         return self.activation(self.conv(x))
-
-
-def _fuse(module: nn.Module, conv_name: str, act_name: str | None) -> bool:
-    conv = getattr(module, conv_name)
-    act = getattr(module, act_name) if act_name else None
-    if not is_pointwise(conv) or (act is not None and type(act) not in ACTIVATIONS):
-        return False
-    setattr(module, conv_name, PointwiseConv(conv, act))
-    if act_name:
-        setattr(module, act_name, nn.Identity())
-    return True
-
-
-def fuse_pointwise(model: nn.Module) -> int:
-    """Replace the 1x1 convs of a BN-folded effnet network (and the activations right after
-    them) by :class:`PointwiseConv`, in place; returns how many.
-
-    Only positions where nothing sits between conv and activation are fused: the expand and
-    project convs of :class:`MBConv`, the pointwise conv of :class:`DepthwiseSeparable` and the
-    head conv of :class:`Network`, each after :func:`~effnet.deploy.inference.fold_batchnorm`
-    has turned its BN into ``nn.Identity``.
-    """
-    fused = 0
-    for module in list(model.modules()):
-        if isinstance(module, MBConv) and isinstance(module.bn1, nn.Identity):
-            fused += (
-                _fuse(module, "conv_pw", "act1") if isinstance(module.conv_pw, nn.Conv2d) else 0
-            )
-        if isinstance(module, MBConv) and isinstance(module.bn3, nn.Identity):
-            fused += _fuse(module, "conv_pwl", None)
-        if isinstance(module, DepthwiseSeparable) and isinstance(module.bn2, nn.Identity):
-            fused += _fuse(module, "conv_pw", "act2")
-        if isinstance(module, Network) and isinstance(module.bn2, nn.Identity):
-            fused += _fuse(module, "conv_head", "act2")
-    return fused
