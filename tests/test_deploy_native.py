@@ -1,7 +1,8 @@
-"""The native 1x1 conv + bias + activation kernel (effnet/deploy/kernels/pointwise.cpp): equal
-to PyTorch's conv and activation, used only where it is the faster choice, clear errors where it
-cannot run. Built once per test session into a temporary cache (a C++ compiler and an AVX-512
-CPU are needed; elsewhere the kernel tests are skipped with the reason and the error tests run)."""
+"""The native kernels (effnet/deploy/kernels/: 1x1 conv + bias + activation, depthwise conv +
+activation + SE mean) and the modules using them: equal to PyTorch's operators, used only where
+they are the faster choice, clear errors where they cannot run. Built once per test session into
+a temporary cache (a C++ compiler and an AVX-512 CPU are needed; elsewhere the kernel tests are
+skipped with the reason and the error tests run)."""
 
 from __future__ import annotations
 
@@ -98,10 +99,10 @@ def test_large_batches_and_threads_use_pytorch(kernels):
         torch.set_num_threads(1)
         with torch.inference_mode():
             assert torch.equal(module(x), nn.functional.silu(conv(x)))  # batch 9 > 8
-            assert not torch.ops.effnet_native.use_pointwise(x, 8)
-            assert torch.ops.effnet_native.use_pointwise(x[:8], 8)
+            assert not torch.ops.effnet_native.use_native(x, 8)
+            assert torch.ops.effnet_native.use_native(x[:8], 8)
         torch.set_num_threads(2)
-        assert not torch.ops.effnet_native.use_pointwise(x[:1], 8)
+        assert not torch.ops.effnet_native.use_native(x[:1], 8)
     finally:
         torch.set_num_threads(threads)
 

@@ -1,4 +1,4 @@
-"""Build and load effnet's native CPU kernels (``effnet/deploy/kernels/*.cpp``), on demand.
+"""Build and load effnet's native CPU kernels (``effnet/deploy/kernels/``), on demand.
 
 The kernels are plain C++ against PyTorch's headers, registered as TorchScript-callable
 operators (``torch.ops.effnet_native.*``). They are compiled once per source, PyTorch version
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("kernels") / "pointwise.cpp"
+KERNELS = Path(__file__).with_name("kernels")
+SOURCE = KERNELS / "native.cpp"  # the one translation unit; it includes the headers beside it
 #: x86 instruction-set extensions the kernels are compiled for (``/proc/cpuinfo`` flag names)
 CPU_FLAGS = ("avx512f", "avx512dq")
 COMPILE_FLAGS = ("-O3", "-std=c++20", "-shared", "-fPIC", "-mavx512f", "-mavx512dq", "-mfma")

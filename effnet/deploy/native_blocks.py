@@ -5,7 +5,7 @@ An MBConv block (paper Table 1, §4) at inference is: 1x1 expand conv + Swish, d
 1x1 project conv, skip. PyTorch makes a pass over the block's widest tensor for each of the
 depthwise conv, its Swish, the SE mean and the gate multiply. :class:`NativeMBConv` runs the
 expand conv with its Swish as one operator, the depthwise conv with its Swish and the SE mean as
-another, and applies the gate inside the project conv (``effnet/deploy/kernels/pointwise.cpp``).
+another, and applies the gate inside the project conv (``effnet/deploy/kernels/``).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class NativeMBConv(nn.Module):
             self.se_reduce = self.se_expand = self.se_act = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.ops.effnet_native.use_pointwise(x, self.max_batch):
+        if not torch.ops.effnet_native.use_native(x, self.max_batch):
             return self.block(x)
         shortcut = x
         if self.has_expand:
@@ -136,7 +136,7 @@ class NativeMBConv(nn.Module):
         return out
 
 
-def _fuse_pointwise(module: nn.Module, conv_name: str, act_name: str | None) -> bool:
+def _fuse_native(module: nn.Module, conv_name: str, act_name: str | None) -> bool:
     conv = getattr(module, conv_name)
     act = getattr(module, act_name) if act_name else None
     if not is_pointwise(conv) or (act is not None and type(act) not in ACTIVATIONS):
@@ -162,7 +162,7 @@ def fuse_native(model: nn.Module) -> int:
                 setattr(parent, name, NativeMBConv(child))
                 fused += 1
         if isinstance(parent, DepthwiseSeparable) and isinstance(parent.bn2, nn.Identity):
-            fused += _fuse_pointwise(parent, "conv_pw", "act2")
+            fused += _fuse_native(parent, "conv_pw", "act2")
         if isinstance(parent, Network) and isinstance(parent.bn2, nn.Identity):
-            fused += _fuse_pointwise(parent, "conv_head", "act2")
+            fused += _fuse_native(parent, "conv_head", "act2")
     return fused

@@ -3,7 +3,7 @@
 At batch 1 on one thread, B0's 1x1 convolutions are about half its time, and PyTorch spends as
 much on the bias copy and the separate activation pass over each output as on the matrix product
 (``benchmarks/compare.py``). :class:`PointwiseConv` runs all three in one pass
-(``effnet/deploy/kernels/pointwise.cpp``); :func:`effnet.deploy.native_blocks.fuse_native` swaps
+(``effnet/deploy/kernels/``); :func:`effnet.deploy.native_blocks.fuse_native` swaps
 it into a BN-folded network, which :func:`effnet.deploy.inference.optimize_for_inference` does
 with ``native=True``.
 """
@@ -76,7 +76,7 @@ class PointwiseConv(nn.Module):
         self.activation = activation if activation is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.ops.effnet_native.use_pointwise(x, self.max_batch):
+        if torch.ops.effnet_native.use_native(x, self.max_batch):
             return torch.ops.effnet_native.pointwise_conv(
                 x, self.weight, self.bias, self.out_channels, self.act
             )
