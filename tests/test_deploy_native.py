@@ -88,23 +88,40 @@ def test_silu_in_its_tails(kernels, one_thread):
     torch.testing.assert_close(out, nn.functional.silu(conv(x)), rtol=1e-6, atol=1e-6)
 
 
-def test_large_batches_and_threads_use_pytorch(kernels):
-    """Where PyTorch's GEMM is faster (several threads, batch > 8) the module runs PyTorch's
-    conv: bit-identical to it."""
+def test_other_dtypes_use_pytorch(kernels):
+    """float64 (or any non-float32, non-CPU input): the modules run PyTorch's operators."""
     conv = nn.Conv2d(32, 48, 1)
-    x = torch.randn(9, 32, 5, 5)
-    module = PointwiseConv(conv, nn.SiLU())
-    threads = torch.get_num_threads()
+    x = torch.randn(2, 32, 5, 5)
+    assert torch.ops.effnet_native.use_native(x)
+    assert not torch.ops.effnet_native.use_native(x.double())
+    module = PointwiseConv(conv, nn.SiLU()).double()
+    with torch.inference_mode():
+        assert torch.equal(module(x.double()), nn.functional.silu(conv.double()(x.double())))
+    model = effnet.create_model("efficientnet_b0", num_classes=10).eval()
+    randomize_batchnorm(model)
+    fast = optimize_for_inference(model, native=True, script=False).double()
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), model.double()(x))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_lite0"])
+def test_native_fast_path_equals_eager_on_threads(kernels, name, threads):
+    """Batches and thread counts where the kernels split work between threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        torch.set_num_threads(1)
+        model = effnet.create_model(name, num_classes=10).eval()
+        randomize_batchnorm(model)
+        nn.init.normal_(model.classifier.weight, std=0.5)
+        x = torch.randn(3, 3, 80, 80)
+        fast = optimize_for_inference(model, x, native=True)  # checks 1e-4 itself
         with torch.inference_mode():
-            assert torch.equal(module(x), nn.functional.silu(conv(x)))  # batch 9 > 8
-            assert not torch.ops.effnet_native.use_native(x, 8)
-            assert torch.ops.effnet_native.use_native(x[:8], 8)
-        torch.set_num_threads(2)
-        assert not torch.ops.effnet_native.use_native(x[:1], 8)
+            ref, out = model(x), fast(x)
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_lite0"])

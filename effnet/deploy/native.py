@@ -25,7 +25,9 @@ KERNELS = Path(__file__).with_name("kernels")
 SOURCE = KERNELS / "native.cpp"  # the one translation unit; it includes the headers beside it
 #: x86 instruction-set extensions the kernels are compiled for (``/proc/cpuinfo`` flag names)
 CPU_FLAGS = ("avx512f", "avx512dq")
-COMPILE_FLAGS = ("-O3", "-std=c++20", "-shared", "-fPIC", "-mavx512f", "-mavx512dq", "-mfma")
+COMPILE_FLAGS = (
+    "-O3", "-std=c++20", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512dq", "-mfma",
+)  # fmt: skip
 
 _loaded: Path | None = None
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from effnet.deploy import native
-from effnet.deploy.pointwise import ACTIVATIONS, MAX_BATCH, PointwiseConv, is_pointwise, pack_weight
+from effnet.deploy.pointwise import ACTIVATIONS, PointwiseConv, is_pointwise, pack_weight
 from effnet.models.blocks import DepthwiseSeparable, MBConv
 from effnet.models.layers import SqueezeExcite
 from effnet.models.network import Network
@@ -70,8 +70,8 @@ def can_fuse_mbconv(block: MBConv) -> bool:
 
 
 class NativeMBConv(nn.Module):
-    """A BN-folded :class:`MBConv` run by the native kernels at one thread and batch <=
-    :data:`~effnet.deploy.pointwise.MAX_BATCH`, by the block itself elsewhere."""
+    """A BN-folded :class:`MBConv` run by the native kernels for float32 CPU input, by the block
+    itself for other dtypes and devices."""
 
     def __init__(self, block: MBConv) -> None:
         super().__init__()
@@ -79,7 +79,6 @@ class NativeMBConv(nn.Module):
             raise ValueError("NativeMBConv needs a BN-folded MBConv with plain convs")
         native.load(verbose=True)
         self.block = block
-        self.max_batch = MAX_BATCH
         self.has_expand = not isinstance(block.conv_pw, nn.Identity)
         self.has_se = not isinstance(block.se, nn.Identity)
         self.has_skip = block.has_skip
@@ -115,7 +114,7 @@ class NativeMBConv(nn.Module):
             self.se_reduce = self.se_expand = self.se_act = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.ops.effnet_native.use_native(x, self.max_batch):
+        if not torch.ops.effnet_native.use_native(x):
             return self.block(x)
         shortcut = x
         if self.has_expand:

@@ -45,16 +45,9 @@ def is_pointwise(conv: nn.Module) -> bool:
     )
 
 
-#: the native kernel runs at most this batch (on one thread); larger ones use PyTorch's conv
-MAX_BATCH = 8
-
-
 class PointwiseConv(nn.Module):
-    """``act(conv(x))`` for a 1x1 ``conv`` (float32, CPU), by the native kernel where it is the
-    faster one: one intra-op thread and batch <= :data:`MAX_BATCH`. Elsewhere PyTorch's conv and
-    activation run (measured for B0 on a 2-core Xeon, whole network: 0.78-0.89x the fast path's
-    time at batch 1-8 on one thread, 1.04x at batch 16; 1.03-1.45x on two threads at batch 1-16,
-    where PyTorch's multi-threaded GEMM and oneDNN convolutions win)."""
+    """``act(conv(x))`` for a 1x1 ``conv``, by the native kernel for float32 CPU input (PyTorch's
+    conv and activation for other dtypes and devices)."""
 
     def __init__(self, conv: nn.Conv2d, activation: nn.Module | None = None) -> None:
         super().__init__()
@@ -70,13 +63,12 @@ class PointwiseConv(nn.Module):
         self.register_buffer("weight", weight)
         self.register_buffer("bias", bias)
         self.out_channels = conv.out_channels
-        self.max_batch = MAX_BATCH
         self.act = act
         self.conv = conv
         self.activation = activation if activation is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.ops.effnet_native.use_native(x, self.max_batch):
+        if torch.ops.effnet_native.use_native(x):
             return torch.ops.effnet_native.pointwise_conv(
                 x, self.weight, self.bias, self.out_channels, self.act
             )

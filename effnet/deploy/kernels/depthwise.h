@@ -98,15 +98,19 @@ inline std::tuple<at::Tensor, at::Tensor> depthwise_conv(const at::Tensor& x, co
   float* Y = y.mutable_data_ptr<float>();
   float* M = with_mean ? mean.mutable_data_ptr<float>() : nullptr;
   const int64_t vectors = cpad / 16;
-  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+  // Threads share out (image, channel vector) pairs; each sweeps the rows of its vectors, so it
+  // alone owns their sums.
+  at::parallel_for(0, n * vectors, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> sums(with_mean ? cpad : 0, 0.0f);
-    for (int64_t img = begin; img < end; ++img) {
+    for (int64_t first = begin; first < end;) {
+      const int64_t img = first / vectors, v0 = first % vectors;
+      const int64_t v1 = std::min(vectors, v0 + (end - first));
       const float* Xi = X + img * H * W * C;
       float* Yi = Y + img * OH * OW * C;
       float* S = with_mean ? sums.data() : nullptr;
       std::fill(sums.begin(), sums.end(), 0.0f);
       for (int64_t oy = 0; oy < OH; ++oy) {
-        for (int64_t v = 0; v < vectors; ++v) {
+        for (int64_t v = v0; v < v1; ++v) {
           const int64_t c0 = 16 * v;
           const __mmask16 mask = static_cast<__mmask16>((1u << std::min<int64_t>(16, C - c0)) - 1u);
           switch (kernel) {
@@ -118,8 +122,9 @@ inline std::tuple<at::Tensor, at::Tensor> depthwise_conv(const at::Tensor& x, co
       }
       if (with_mean) {
         const float scale = 1.0f / static_cast<float>(OH * OW);
-        for (int64_t c = 0; c < C; ++c) M[img * C + c] = sums[c] * scale;
+        for (int64_t c = 16 * v0; c < std::min(C, 16 * v1); ++c) M[img * C + c] = sums[c] * scale;
       }
+      first += v1 - v0;
     }
   });
   return {y, mean};

@@ -9,19 +9,17 @@
 
 namespace effnet_native {
 
-// Whether the kernels are the faster choice for x: one intra-op thread and a small batch (the
-// modules fall back to PyTorch's operators otherwise). TorchScript has no builtin for the thread
-// count; taking x keeps freezing from folding the answer into a constant.
-bool use_native(const at::Tensor& x, int64_t max_batch) {
-  return at::get_num_threads() == 1 && x.size(0) <= max_batch;
-}
+// Whether the kernels run x: float32 on the CPU (the modules fall back to PyTorch's operators
+// for other dtypes and devices). An operator rather than a Python test so that freezing cannot
+// fold the answer into a constant.
+bool use_native(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == at::kFloat; }
 
 }  // namespace effnet_native
 
 TORCH_LIBRARY(effnet_native, m) {
   m.def("pointwise_conv(Tensor x, Tensor weight, Tensor bias, int out_channels, int act, Tensor? gate=None) -> Tensor");
   m.def("depthwise_conv(Tensor x, Tensor weight, Tensor bias, int kernel, int stride, int act, bool with_mean) -> (Tensor, Tensor)");
-  m.def("use_native(Tensor x, int max_batch) -> bool", &effnet_native::use_native);
+  m.def("use_native(Tensor x) -> bool", &effnet_native::use_native);
 }
 
 TORCH_LIBRARY_IMPL(effnet_native, CPU, m) {
