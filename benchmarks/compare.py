@@ -7,8 +7,8 @@ of per-round medians (each from :mod:`torch.utils.benchmark` after warm-up):
 
 * latency, batch 1, one thread (the paper's Table 4 protocol): B0 at 224 and B3 at 300, for each
   library's eager model, effnet's fast path (:func:`effnet.optimize_for_inference`; "fast
-  native" with ``native=True``: its MBConv blocks and 1x1 convs as native operators, on CPU) and effnet
-  exported to ONNX and run by ONNX Runtime;
+  native" with ``native=True``: its MBConv blocks and 1x1 convs as native operators, on CPU)
+  and effnet exported to ONNX and run by ONNX Runtime;
 * throughput, batch 32, all cores, B0 at 224;
 * training step time and peak memory, B0 at 224 (SGD with momentum, cross-entropy), each
   implementation in a fresh subprocess: on CPU the peak resident-set growth over the steps
