@@ -238,3 +238,15 @@ def test_failed_build_names_its_log_and_leaves_no_library(monkeypatch, tmp_path)
     log = native.library_path(native.compiler()).with_suffix(".log")
     assert str(log) in str(e.value) and log.read_text()
     assert not list((tmp_path / "cache" / "kernels").glob("*.so"))
+
+
+def test_damaged_library_in_the_cache_is_a_one_line_error(monkeypatch, tmp_path):
+    if native.compiler() is None or native.cpu_supported() is not None:
+        pytest.skip("no C++ compiler or no AVX-512")
+    monkeypatch.setenv("EFFNET_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_loaded", None)
+    damaged = native.library_path(native.compiler())
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not a shared library")
+    with pytest.raises(native.NativeKernelsUnavailable, match="delete it to rebuild"):
+        native.load()

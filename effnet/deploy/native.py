@@ -116,15 +116,18 @@ def build(verbose: bool = False) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".effnet_native-", suffix=".so", dir=out.parent)
     os.close(fd)
     log = out.with_suffix(".log")
-    result = subprocess.run(_build_command(cxx, SOURCE, Path(tmp)), capture_output=True, text=True)
-    if result.returncode != 0:
-        Path(tmp).unlink(missing_ok=True)
-        log.write_text(result.stdout + result.stderr)
-        first = next((ln for ln in result.stderr.splitlines() if "error" in ln), "see the log")
-        raise NativeKernelsUnavailable(
-            f"building the native kernels failed: {first.strip()} (log: {log})"
-        )
-    os.replace(tmp, out)  # atomic: a concurrent build or an interrupted one leaves no half file
+    try:
+        cmd = _build_command(cxx, SOURCE, Path(tmp))
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            log.write_text(result.stdout + result.stderr)
+            first = next((ln for ln in result.stderr.splitlines() if "error" in ln), "see the log")
+            raise NativeKernelsUnavailable(
+                f"building the native kernels failed: {first.strip()} (log: {log})"
+            )
+        os.replace(tmp, out)  # atomic: a concurrent or interrupted build leaves no half file
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # a failed or interrupted build's partial output
     return out
 
 
@@ -141,7 +144,12 @@ def load(verbose: bool = False) -> None:
     if reason is not None:
         raise NativeKernelsUnavailable(reason)
     path = build(verbose=verbose)
-    torch.ops.load_library(str(path))
+    try:
+        torch.ops.load_library(str(path))
+    except OSError as exc:  # a damaged file in the cache
+        raise NativeKernelsUnavailable(
+            f"cannot load {path} ({exc}); delete it to rebuild the native kernels"
+        ) from None
     _loaded = path
 
 
