@@ -1,4 +1,4 @@
-"""1x1 convolution + bias + activation as one native operator (batch-1 CPU inference).
+"""1x1 convolution + bias + activation as one native operator (CPU inference).
 
 At batch 1 on one thread, B0's 1x1 convolutions are about half its time, and PyTorch spends as
 much on the bias copy and the separate activation pass over each output as on the matrix product
