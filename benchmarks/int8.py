@@ -27,7 +27,7 @@ import torch
 from effnet.data.demo import demo_root
 from effnet.deploy.export import export_model
 from effnet.deploy.quantize import calibration_inputs, quantize
-from effnet.models.create import create_model
+from effnet.weights.create import create_model
 
 
 def _session(path: Path) -> ort.InferenceSession:

@@ -8,7 +8,7 @@ import torchvision
 from PIL import Image
 from torchvision.models import get_weight
 
-from effnet.models import fetch
+from effnet.weights import fetch
 
 B0_URL = get_weight("EfficientNet_B0_Weights.IMAGENET1K_V1").url
 
@@ -69,7 +69,7 @@ def no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise urllib.error.URLError("Network is unreachable")
 
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(torch.hub, "urlopen", refuse)
     monkeypatch.setattr(fetch.socket, "create_connection", refuse)
 
 

@@ -2,11 +2,10 @@
 metadata, and torchvision's detectors and segmenters using it as they are."""
 
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import fill_torchvision
+from conftest import fill_torchvision, randomize_batchnorm
 from torch import nn
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -17,11 +16,10 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 import effnet
 from effnet.deploy.export import dynamic_shapes
-from effnet.models.weights import load_weights
+from effnet.weights.io import load_weights
 
 # torchvision notes that train-mode graphs hold more nodes (drop-path) than eval-mode ones
 pytestmark = pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing")
-LEGACY = Path(__file__).parent / "data" / "legacy_0_1"
 NAMES = effnet.list_models()
 #: the smallest registered model of each block family: what runs for real
 SMALLEST = [n for n in ("efficientnet_b0", "efficientnet_lite0", "mobilenet_v1", "mobilenet_v2",
@@ -138,8 +136,12 @@ def test_backbone_freezes_bn_and_early_levels():
         effnet.backbone_with_fpn("efficientnet_b0", trainable_layers=6)
 
 
-def test_backbone_loads_weights_and_keeps_their_features():
-    weights = LEGACY / "best.safetensors"  # a network saved by effnet 0.1
+def test_backbone_loads_weights_and_keeps_their_features(tmp_path):
+    weights = tmp_path / "tiny.safetensors"
+    tiny = effnet.compound("efficientnet_b0", -8).replace(name="tiny", resolution=32)
+    network = effnet.create_model(tiny, num_classes=3)
+    randomize_batchnorm(network)  # frozen BN must keep real statistics, not identity ones
+    effnet.save_weights(network, weights)
     network = load_weights(weights).eval()
     backbone = effnet.backbone_with_fpn("tiny", weights=weights, out_indices=(0, 1, 2)).eval()
     x = torch.randn(2, 3, 32, 32)

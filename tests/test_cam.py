@@ -24,10 +24,10 @@ from effnet.analysis.cam import (
 from effnet.analysis.plots import DPI, cam_grid_figsize
 from effnet.cli import main
 from effnet.data.transforms import CenterCropFraction, eval_transform
-from effnet.models.class_names import read_class_names
 from effnet.models.network import Network
 from effnet.models.spec import NetworkSpec, StageSpec
-from effnet.models.weights import save_weights
+from effnet.weights.class_names import read_class_names
+from effnet.weights.io import save_weights
 
 RES = 64
 CLASSES = ["empty", "disk"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import effnet
 from effnet.cli import main
 
 
@@ -76,7 +77,9 @@ def test_export_cli_checks_against_eager(tmp_path: Path) -> None:
 def test_export_takes_the_architecture_from_the_weights(tmp_path: Path, capsys) -> None:
     from effnet.cli import main
 
-    weights = Path(__file__).parent / "data" / "legacy_0_1" / "best.safetensors"  # "tiny"
+    weights = tmp_path / "tiny.safetensors"
+    tiny = effnet.compound("efficientnet_b0", -8).replace(name="tiny", resolution=32)
+    effnet.save_weights(effnet.create_model(tiny, num_classes=3), weights)
     out = tmp_path / "tiny.pt2"
     code = main(["export", "--weights", str(weights), "--format", "exported", "--out", str(out)])
     assert code == 0 and out.is_file()

@@ -10,7 +10,7 @@ import torch
 from conftest import make_image_folder
 
 from effnet.cli import main
-from effnet.models.weights import load_weights
+from effnet.weights.io import load_weights
 
 COMMON = ["--batch-size", "8", "--resolution", "32", "--workers", "0", "--no-progress"]
 
@@ -83,7 +83,7 @@ def test_predict(trained, capsys):
 
 @pytest.mark.slow
 def test_predict_and_eval_use_the_stored_eval_crop(trained, capsys):
-    from effnet.models.loading import stored_eval_settings
+    from effnet.weights.loading import stored_eval_settings
 
     data, out = trained
     weights = str(out / "best.safetensors")
@@ -137,7 +137,7 @@ def test_finetune_frozen_backbone_new_head(trained, tmp_path):
 @pytest.mark.slow
 def test_train_a_compound_scaled_or_saved_spec(trained, tmp_path, capsys):
     import effnet
-    from effnet.models.weights import read_metadata
+    from effnet.weights.io import read_metadata
 
     data, _ = trained
     args = ["train", "--data", str(data), "--epochs", "1", *COMMON]

@@ -1,6 +1,7 @@
 """The data config on every model (``model.pretrained_cfg``): the variant's defaults, what
 effnet weights store, what other libraries published; and the transform built from it."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,9 +12,10 @@ from conftest import randomize_batchnorm
 from PIL import Image
 
 import effnet
+from effnet import constants
 from effnet.data import transforms
-from effnet.models import data_config
-from effnet.models.loading import load_for_eval, load_model
+from effnet.data_config import DataConfig
+from effnet.weights.loading import load_for_eval, load_model
 
 
 def image(w=500, h=375, seed=0):
@@ -25,7 +27,7 @@ def test_every_model_has_the_variants_defaults():
     cfg = effnet.create_model("efficientnet_b3").pretrained_cfg
     assert cfg["input_size"] == (3, 300, 300) and cfg["crop_pct"] == pytest.approx(300 / 332)
     assert (cfg["crop_order"], cfg["interpolation"]) == ("crop_then_resize", "bicubic")
-    assert cfg["mean"] == transforms.IMAGENET_MEAN and cfg["std"] == transforms.IMAGENET_STD
+    assert cfg["mean"] == constants.IMAGENET_MEAN and cfg["std"] == constants.IMAGENET_STD
     assert (cfg["num_classes"], cfg["classes"], cfg["source"]) == (1000, None, None)
     lite = effnet.create_model(effnet.compound("efficientnet_lite0", 1)).pretrained_cfg
     assert lite["mean"] == (127 / 255,) * 3 and lite["std"] == (128 / 255,) * 3  # (x-127)/128
@@ -49,13 +51,13 @@ def test_default_transform_is_effnets_eval_transform():
 
 
 def test_published_crop_is_kept_at_other_resolutions_and_lite_is_normalised_its_way():
-    cfg = data_config.data_config(
-        resolution=64,
+    cfg = DataConfig.square(
+        64,
         crop_pct=1.0,
         crop_order="resize_then_crop",
         interpolation="bilinear",
-        mean=data_config.LITE_MEAN,
-        std=data_config.LITE_STD,
+        mean=constants.LITE_MEAN,
+        std=constants.LITE_STD,
         num_classes=2,
     )
     img = image(90, 60)
@@ -75,8 +77,8 @@ def test_effnet_weights_store_their_geometry_and_it_wins(tmp_path):
     loaded = effnet.create_model("efficientnet_lite0", weights=path)
     cfg = loaded.pretrained_cfg
     assert cfg["input_size"] == (3, 64, 64) and cfg["crop_pct"] == 1.0
-    assert cfg["classes"] == ["a", "b", "c"] and cfg["source"] == "effnet"
-    assert cfg["mean"] == transforms.IMAGENET_MEAN  # effnet's training normalises so
+    assert cfg["classes"] == ("a", "b", "c") and cfg["source"] == "effnet"
+    assert cfg["mean"] == constants.IMAGENET_MEAN  # effnet's training normalises so
     net, classes, res, crop = load_for_eval(path)
     assert (classes, res, crop) == (["a", "b", "c"], 64, 1.0)
     assert load_for_eval(path, resolution=96, crop=0.5)[2:] == (96, 0.5)
@@ -104,7 +106,19 @@ def test_effnet_files_without_names_keep_numbered_classes(tmp_path):
     assert load_model(path)[1][:2] == ["0", "1"]
 
 
-def test_the_statistics_agree_across_layers():
-    assert data_config.IMAGENET_MEAN == transforms.IMAGENET_MEAN
-    assert data_config.IMAGENET_STD == transforms.IMAGENET_STD
-    assert data_config.CROP_PADDING == transforms.CROP_PADDING
+def test_data_config_is_a_frozen_checked_dataclass_that_reads_as_a_mapping():
+    cfg = effnet.create_model("efficientnet_b0").pretrained_cfg
+    assert isinstance(cfg, DataConfig) and cfg.resolution == 224
+    assert dict(cfg)["interpolation"] == cfg.interpolation == "bicubic"
+    assert list(cfg) == [f.name for f in dataclasses.fields(DataConfig)]
+    assert cfg.get("nope", 7) == 7 and "crop_pct" in cfg
+    with pytest.raises(KeyError):
+        cfg["nope"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.crop_pct = 0.5
+    assert cfg.fixed_crop() is None and cfg.replace(crop_pct=0.95).fixed_crop() == 0.95
+    with pytest.raises(ValueError, match="crop_order"):
+        cfg.replace(crop_order="squash")
+    with pytest.raises(ValueError, match="2 class names for 1000 classes"):
+        cfg.replace(classes=["a", "b"])
+    assert json.loads(cfg.to_json())["input_size"] == [3, 224, 224]

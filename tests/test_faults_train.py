@@ -21,11 +21,11 @@ from torch.utils.data import Dataset
 import effnet
 from effnet.cli import main
 from effnet.data import DataBundle
-from effnet.models.weights import load_weights
 from effnet.train.checkpoint import load_checkpoint
 from effnet.train.config import TrainConfig
 from effnet.train.loop import train
 from effnet.train.recipe import SMALL
+from effnet.weights.io import load_weights
 
 FAST = ["--batch-size", "4", "--resolution", "32", "--workers", "0", "--no-progress"]
 FAST += ["--minival-size", "0.25"]
@@ -205,11 +205,11 @@ def test_full_disk_while_saving_is_reported_and_previous_files_survive(
 
         return write
 
-    import effnet.models.weights
+    import effnet.weights.io
 
     monkeypatch.setattr(torch, "save", disk_full_after_epoch_1(torch.save))
     monkeypatch.setattr(
-        effnet.models.weights, "save_file", disk_full_after_epoch_1(effnet.models.weights.save_file)
+        effnet.weights.io, "save_file", disk_full_after_epoch_1(effnet.weights.io.save_file)
     )
     code, err = run_cli(
         capsys, "train", "--data", str(folder), "--out", str(out), "--epochs", "3", *FAST

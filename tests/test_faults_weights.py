@@ -9,7 +9,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import effnet
-from effnet.models.weights import WeightsMismatchError, load_state_dict_strict
+from effnet.weights.io import WeightsMismatchError, load_state_dict_strict
 
 TINY = effnet.compound("efficientnet_b0", -4).replace(resolution=32)
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import effnet
+from effnet.analysis.cost import model_cost
 from effnet.models.layers import DropPath, SqueezeExcite, same_padding
 
 # exact parameter counts with 1000 classes (torchvision; the official code's released checkpoints)
@@ -45,14 +46,19 @@ SMALL_GRAD_MODELS = [m for m in effnet.list_models() if m not in ("efficientnet_
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_parameter_count_is_exact(name: str) -> None:
-    assert effnet.count_params(effnet.create_model(name)) == PARAMS[name]
+    assert model_cost(name).params == PARAMS[name]  # built on the meta device: shapes only
 
 
 @pytest.mark.parametrize("name", sorted(GMACS))
 def test_multiply_adds_at_native_resolution(name: str) -> None:
-    model = effnet.create_model(name)
-    macs = effnet.count_macs(model, model.spec.resolution)
+    macs = model_cost(name).macs  # at the variant's resolution, on the meta device
     assert macs / 1e9 == pytest.approx(GMACS[name], rel=0.03)
+
+
+def test_meta_device_counts_equal_a_real_forward() -> None:
+    model = effnet.create_model("efficientnet_b0")
+    assert effnet.count_params(model) == model_cost("efficientnet_b0").params
+    assert effnet.count_macs(model, 224) == model_cost("efficientnet_b0", 224).macs
 
 
 def test_every_efficientnet_variant_is_registered() -> None:

@@ -20,7 +20,7 @@ from effnet.analysis.plots import (
 from effnet.cli import main
 from effnet.models.compound import compound
 from effnet.models.network import Network
-from effnet.models.weights import load_weights, save_weights
+from effnet.weights.io import load_weights, save_weights
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -9,6 +9,7 @@ Hub cache layout ``models--timm--<name>/refs/main`` + ``snapshots/<rev>/model.sa
 import json
 import time
 from pathlib import Path
+from urllib.request import urlopen
 
 import huggingface_hub.constants
 import numpy as np
@@ -23,10 +24,10 @@ from torchvision.models import get_weight
 
 import effnet
 from effnet.cli import main
-from effnet.models import fetch
-from effnet.models.key_order import in_module_order
-from effnet.models.loading import load_for_eval
-from effnet.models.published import TIMM_WEIGHTS, TORCHVISION_WEIGHTS, torchvision_config
+from effnet.weights import fetch
+from effnet.weights.key_order import in_module_order
+from effnet.weights.loading import load_for_eval
+from effnet.weights.published import TIMM_WEIGHTS, TORCHVISION_WEIGHTS, torchvision_config
 
 REVISION = "0" * 40
 
@@ -78,7 +79,8 @@ def test_torchvision_weights_give_torchvision_logits_and_preprocessing(
     assert expected.abs().max() > 1e-2
     cfg = model.pretrained_cfg
     assert cfg["source"] == "torchvision" and cfg["num_classes"] == 1000
-    assert cfg["classes"] == get_weight("EfficientNet_B0_Weights.IMAGENET1K_V1").meta["categories"]
+    categories = get_weight("EfficientNet_B0_Weights.IMAGENET1K_V1").meta["categories"]
+    assert cfg["classes"] == tuple(categories)
     img = Image.open(photo(tmp_path)).convert("RGB")
     reference = get_weight("EfficientNet_B0_Weights.IMAGENET1K_V1").transforms()(img)
     ours = effnet.create_transform(model)(img)
@@ -95,7 +97,7 @@ def test_timm_weights_give_timm_logits_and_preprocessing(hf_cache, no_network, t
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert (model(x) - timm_b0(x)).abs().max().item() <= 1e-4
-    assert model.pretrained_cfg["classes"][:2] == ["tench", "goldfish"]
+    assert model.pretrained_cfg["classes"][:2] == ("tench", "goldfish")
     img = Image.open(photo(tmp_path)).convert("RGB")
     config = timm.data.resolve_data_config({}, model=timm.create_model("efficientnet_b0.ra_in1k"))
     reference = timm.data.create_transform(**config)(img)
@@ -162,12 +164,13 @@ def test_cli_without_network_exits_2_with_one_line(torch_home, no_network, tmp_p
 def test_download_lands_in_the_cache_atomically(torch_home, tv_b0, monkeypatch, tmp_path):
     source = tmp_path / "served.pth"
     torch.save(tv_b0.state_dict(), source)
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda url, timeout: open(source, "rb"))
+    monkeypatch.setattr(fetch, "check_reachable", lambda url: None)
+    monkeypatch.setattr(torch.hub, "urlopen", lambda request: urlopen(source.as_uri()))
     with pytest.raises(fetch.WeightsUnavailableError, match="SHA-256"):  # not the real file
         fetch.torchvision_file("efficientnet_b0")
     checkpoints = torch_home / "hub" / "checkpoints"
     assert not any(checkpoints.iterdir())  # nothing half-written left behind
-    monkeypatch.setattr(fetch, "check_hash", lambda digest, name: None)
+    monkeypatch.setattr(fetch, "hash_prefix", lambda name: None)
     path = fetch.torchvision_file("efficientnet_b0")
     assert path.parent == checkpoints and path.read_bytes() == source.read_bytes()
 

@@ -2,8 +2,6 @@
 
 import dataclasses
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,15 +10,12 @@ from torch.utils.data import Dataset
 
 import effnet
 from effnet.data import DataBundle
-from effnet.models.weights import load_weights
 from effnet.train import report
 from effnet.train.checkpoint import load_checkpoint
 from effnet.train.config import TrainConfig, restore_config
 from effnet.train.loop import NonFiniteLossError, train
 from effnet.train.recipe import SMALL
-from effnet.train.state import RunState
-
-LEGACY = Path(__file__).parent / "data" / "legacy_0_1"
+from effnet.weights.io import load_weights
 
 TINY = effnet.compound("efficientnet_b0", -8).replace(name="tiny", resolution=32)
 TINY = TINY.replace(stages=TINY.stages[:4])
@@ -79,7 +74,7 @@ def test_outputs_and_weights_load(folder, tmp_path, monkeypatch):
     assert summary["wall_seconds"] >= summary["train_seconds"] > 0
     assert summary == res.summary
     assert summary["eval_crop"] == SMALL.eval_crop == 1.0
-    from effnet.models.weights import read_metadata
+    from effnet.weights.io import read_metadata
 
     model = load_weights(out / "best.safetensors")
     assert model.num_classes == 3
@@ -92,7 +87,7 @@ def test_paper_eval_crop_is_stored_when_the_recipe_has_none(folder, tmp_path):
     cfg = _config(folder, tmp_path / "run", epochs=1)
     cfg.recipe = dataclasses.replace(cfg.recipe, eval_crop=None)
     out = train(cfg).out
-    from effnet.models.weights import read_metadata
+    from effnet.weights.io import read_metadata
 
     assert float(read_metadata(out / "best.safetensors")["eval_crop"]) == 32 / 64
 
@@ -219,39 +214,12 @@ def test_default_workers_use_the_affinity_and_torchruns_local_processes(monkeypa
     assert loaders.default_workers("cuda") == 11
 
 
-# ------------------------------------------------------------ files written by effnet 0.1
-def test_legacy_checkpoint_resumes_as_it_did(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    for name in ("last.ckpt", "best.safetensors"):
-        shutil.copy(LEGACY / name, run / name)
-    data = make_image_folder(tmp_path / "data")
-    res = train(TrainConfig(data=str(data), out=str(run), resume=True, workers=0, progress=False))
-    expected = json.loads((LEGACY / "resumed_history.json").read_text())
-    assert len(res.history) == len(expected["history"])
-    for got, want in zip(res.history, expected["history"]):
-        assert (got["epoch"], got["step"]) == (want["epoch"], want["step"])
-        for key in ("train_loss", "train_top1", "minival_top1"):
-            assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
-    assert res.summary["val_top1"] == pytest.approx(expected["val_top1"], rel=1e-4, abs=1e-6)
-    assert "extra" not in load_checkpoint(run / "last.ckpt")["config"]
-
-
-def test_run_state_reads_a_legacy_checkpoint_and_round_trips():
-    ckpt = load_checkpoint(LEGACY / "last.ckpt")
-    state = RunState.from_dict(ckpt)
-    assert (state.epoch, state.step, state.micro_in_epoch) == (1, 6, 2)
-    assert state.best_epoch == 1 and len(state.history) == 1
-    flat = state.to_dict()
-    assert set(flat) < set(ckpt)  # the flat layout of last.ckpt
-    for key, value in flat.items():
-        assert value == ckpt[key], key
-    assert RunState.from_dict(flat) == state
-
-
 # ------------------------------------------------------------------- settings on resume
 def _saved():
-    return load_checkpoint(LEGACY / "last.ckpt")["config"]  # model "tiny", lr None, seed 0
+    """The config a checkpoint records (model "tiny", lr None, seed 0)."""
+    recipe = SMALL.replace(epochs=2, batch_size=8, resolution=32)
+    saved = TrainConfig(data="/tmp/saved_run/data", model=TINY, recipe=recipe, minival_size=0.2)
+    return saved.to_dict()
 
 
 def test_resume_takes_run_settings_from_the_checkpoint_and_runtime_ones_from_the_caller():
@@ -260,7 +228,7 @@ def test_resume_takes_run_settings_from_the_checkpoint_and_runtime_ones_from_the
     cfg = restore_config(given, _saved())
     assert (cfg.workers, cfg.amp, cfg.channels_last, cfg.eval_batch_size) == (3, "bf16", True, 7)
     assert (cfg.strict, cfg.device, cfg.out, cfg.resume) == (True, "cpu", "r", True)
-    assert cfg.data == "/tmp/legacy_work/data"  # "demo" (the default) keeps the saved data
+    assert cfg.data == "/tmp/saved_run/data"  # "demo" (the default) keeps the saved data
     assert (cfg.model, cfg.seed, cfg.minival_size, cfg.lr) == ("tiny", 0, 0.2, None)
     assert cfg.recipe.batch_size == 8 and cfg.recipe.epochs == 2
     again = TrainConfig(data="elsewhere", out="r", resume=True, resume_epochs=5)
@@ -337,7 +305,7 @@ def test_finetune_uses_the_geometry_stored_with_its_weights(
     from effnet.train.setup import build_run
 
     weights = tmp_path / "init.safetensors"
-    model = load_weights(LEGACY / "best.safetensors")
+    model = effnet.create_model(TINY, num_classes=3)
     effnet.save_weights(model, weights, metadata={"train_resolution": "40", "eval_crop": "0.5"})
     recipe = SMALL.replace(epochs=1, batch_size=8)
     recipe = dataclasses.replace(recipe, resolution=None, eval_crop=given_crop)

@@ -17,9 +17,9 @@ from PIL import Image
 
 import effnet
 from effnet.cli import main
-from effnet.models.loading import load_model
 from effnet.models.network import init_weights
-from effnet.models.weights import WeightsMismatchError, read_metadata
+from effnet.weights.io import WeightsMismatchError, read_metadata
+from effnet.weights.loading import load_model
 
 REFERENCES = {
     # (source, our name): builds the reference model

@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from effnet.constants import eval_crop_fraction
 from effnet.data.preprocess import create_transform, data_config_of, eval_geometry
-from effnet.data.transforms import center_crop_box, eval_crop_fraction
+from effnet.data.transforms import center_crop_box
 from effnet.models.network import Network
 from effnet.types import CamMethod
 

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from effnet.analysis.plots import CamColumn, plot_cam_grid
     from effnet.cli import UserError
     from effnet.data.image import load_image
-    from effnet.models.loading import load_for_eval
+    from effnet.weights.loading import load_for_eval
 
     sources: list[str | None] = [*(args.weights or []), *([None] if args.pretrained else [])]
     if not sources:

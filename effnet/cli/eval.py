@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     from effnet.data.eval_set import eval_dataset
     from effnet.data.preprocess import create_transform
-    from effnet.models.loading import load_for_eval
     from effnet.train.distributed import DistInfo, pick_device
     from effnet.train.evaluate import amp_dtype, evaluate
     from effnet.train.loaders import eval_loader
+    from effnet.weights.loading import load_for_eval
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")

@@ -57,7 +57,7 @@ def _init_weights(args: argparse.Namespace) -> None:
     """``--pretrained``: the library's file (from its cache, fetched if missing) as ``--from``
     in its layout."""
     from effnet.cli import UserError
-    from effnet.models.fetch import published_file
+    from effnet.weights.fetch import published_file
 
     if args.pretrained is None:
         args.source = args.source or "effnet"
@@ -73,15 +73,14 @@ def _init_weights(args: argparse.Namespace) -> None:
 def _published_geometry(config: Any, args: argparse.Namespace) -> Any:
     """The recipe at the resolution and eval crop other libraries' weights were published
     with, unless given (effnet files: train reads what they store)."""
-    from effnet.models.data_config import fixed_crop
-    from effnet.models.published import source_config
     from effnet.models.registry import get_spec
+    from effnet.weights.published import source_config
 
     if args.resume or args.source == "effnet" or args.model is None:
         return config
     cfg = source_config(get_spec(args.model), args.source, num_classes=0)
-    res = args.resolution or int(cfg["input_size"][-1])
-    crop = args.eval_crop or fixed_crop(cfg)  # None: the paper's res / (res + 32)
+    res = args.resolution or cfg.resolution
+    crop = args.eval_crop or cfg.fixed_crop()  # None: the paper's res / (res + 32)
     config.recipe = config.recipe.replace(resolution=res, eval_crop=crop)
     return config
 

@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from effnet.deploy.predict import predict_images
-    from effnet.models.loading import load_for_eval
+    from effnet.weights.loading import load_for_eval
 
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1, got {args.topk}")

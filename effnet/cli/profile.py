@@ -40,20 +40,23 @@ def profile_rows(
 ) -> list[dict[str, object]]:
     from tqdm import tqdm
 
-    from effnet import count_macs, count_params, create_model, get_spec, measure_latency
+    from effnet import create_model, get_spec, measure_latency
+    from effnet.analysis.cost import model_cost
 
     specs = [get_spec(n) for n in names]  # fail on a bad name before any work
     rows = []
     for spec in tqdm(specs, desc="profiling", unit="model", leave=False):
-        model = create_model(spec).eval()
         res = resolution or spec.resolution
+        cost = model_cost(spec, res)  # counted on the meta device: shapes only
         rows.append(
             {
                 "model": spec.name,
                 "resolution": res,
-                "params": count_params(model),
-                "macs": count_macs(model, res),
-                "latency_ms": measure_latency(model, res, threads=threads, min_run_time=0.5)
+                "params": cost.params,
+                "macs": cost.macs,
+                "latency_ms": measure_latency(
+                    create_model(spec).eval(), res, threads=threads, min_run_time=0.5
+                )
                 if latency
                 else None,
             }

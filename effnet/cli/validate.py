@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 #: Compound-scaling exponents accepted on the command line. B7 is about φ = 6.7 (the released
 #: table rounds it); φ beyond ±16 builds networks of hundreds of blocks at thousands of pixels
@@ -125,20 +124,3 @@ def phis(text: str) -> list[float]:
     if not values or not all(math.isfinite(v) and lo <= v <= hi for v in values):
         raise argparse.ArgumentTypeError(f"needs values in [{lo:g}, {hi:g}], got {text!r}")
     return values
-
-
-def existing_path(text: str) -> str:
-    """A file or folder that exists."""
-    if not Path(text).expanduser().exists():
-        raise argparse.ArgumentTypeError(f"not found: {text}")
-    return text
-
-
-def existing_file(text: str) -> str:
-    """A file that exists (not a folder)."""
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"not found: {text}")
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"not a file: {text}")
-    return text

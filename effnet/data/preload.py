@@ -25,10 +25,10 @@ import torch
 from PIL import Image
 from torchvision.ops import roi_align
 
+from effnet.constants import IMAGENET_MEAN, IMAGENET_STD
 from effnet.data.cifar import CifarDataset
 from effnet.data.folder import ImageFolderDataset
 from effnet.data.image import load_image
-from effnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 #: Preload only when the stored images take at most this many bytes.
 DEFAULT_MAX_BYTES = 2 * 1024**3

@@ -1,25 +1,21 @@
 """The transform a model's data config asks for: ``effnet.create_transform(model)``.
 
-Every effnet model carries its data config as ``model.pretrained_cfg`` (a plain dict; its
-keys are described in ``effnet.models.data_config``): the input size, the eval crop fraction
+Every effnet model carries its data config as ``model.pretrained_cfg`` (a
+:class:`~effnet.data_config.DataConfig`): the input size, the eval crop fraction
 and whether it is cut before or after the resize, the interpolation, mean and std published
-with its weights. This module reads that dict only, so it takes any object with such an
-attribute, or the dict itself.
+with its weights. This module reads that config only, so it takes any object with such an
+attribute, or the config itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from effnet.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    Transform,
-    eval_crop_fraction,
-    eval_transform,
-    train_transform,
-)
+from effnet.constants import IMAGENET_MEAN, IMAGENET_STD, eval_crop_fraction
+from effnet.data.transforms import Transform, eval_transform, train_transform
+from effnet.data_config import FIELDS as DATA_CONFIG_FIELDS
+from effnet.data_config import DataConfig
 from effnet.types import AugmentName, CropOrder, Interpolation
 
 
@@ -35,12 +31,13 @@ class EvalGeometry(NamedTuple):
     std: tuple[float, ...]
 
 
-def data_config_of(model_or_cfg: object) -> Mapping[str, Any] | None:
-    """``model.pretrained_cfg``, the mapping itself, or ``None`` when there is none."""
-    if isinstance(model_or_cfg, Mapping):
-        return model_or_cfg
-    cfg = getattr(model_or_cfg, "pretrained_cfg", None)
-    return cfg if isinstance(cfg, Mapping) else None
+def data_config_of(model_or_cfg: object) -> DataConfig | None:
+    """``model.pretrained_cfg``, the config itself (a mapping with its fields is read as one),
+    or ``None`` when there is none."""
+    cfg = getattr(model_or_cfg, "pretrained_cfg", model_or_cfg)
+    if isinstance(cfg, DataConfig) or not isinstance(cfg, Mapping):
+        return cfg if isinstance(cfg, DataConfig) else None
+    return DataConfig(**{k: cfg[k] for k in DATA_CONFIG_FIELDS if k in cfg})
 
 
 def eval_geometry(
@@ -60,20 +57,9 @@ def eval_geometry(
         return EvalGeometry(
             resolution, fraction, "crop_then_resize", "bicubic", IMAGENET_MEAN, IMAGENET_STD
         )
-    own = int(cfg["input_size"][-1])
-    res = int(resolution or own)
-    if crop is None:
-        own_crop = float(cfg["crop_pct"])
-        paper = abs(own_crop - eval_crop_fraction(own)) < 1e-6
-        crop = eval_crop_fraction(res) if paper else own_crop
-    return EvalGeometry(
-        res,
-        eval_crop_fraction(res, crop),
-        cfg["crop_order"],
-        cfg["interpolation"],
-        tuple(cfg["mean"]),
-        tuple(cfg["std"]),
-    )
+    res = int(resolution or cfg.resolution)
+    fraction = eval_crop_fraction(res, crop if crop is not None else cfg.fixed_crop())
+    return EvalGeometry(res, fraction, cfg.crop_order, cfg.interpolation, cfg.mean, cfg.std)
 
 
 def create_transform(

@@ -16,12 +16,9 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from effnet.constants import IMAGENET_MEAN, IMAGENET_STD, eval_crop_fraction
 from effnet.types import AugmentName, CropOrder, Interpolation, check_choice, choices
 
-# ImageNet statistics on 0..1 input (the official code's MEAN_RGB / STDDEV_RGB divided by 255).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CROP_PADDING = 32
 AUGMENTS = choices(AugmentName)
 # RandAugment defaults: N=2 ops of magnitude M=9 (RandAugment paper's ImageNet setting;
 # later EfficientNet releases use M=10..28 for the larger variants).
@@ -31,16 +28,6 @@ RANDAUGMENT_M = 9
 Transform = Callable[[Image.Image], torch.Tensor]
 _PIL_FILTER = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 _TV_FILTER = {"bicubic": T.InterpolationMode.BICUBIC, "bilinear": T.InterpolationMode.BILINEAR}
-
-
-def eval_crop_fraction(resolution: int, crop: float | None = None) -> float:
-    """The eval crop's side as a fraction of the shorter image side: ``crop`` when given,
-    else the paper's ``res / (res + 32)`` (0.875 for B0 at 224 px, 0.667 at 64 px)."""
-    if crop is None:
-        return resolution / (resolution + CROP_PADDING)
-    if not 0.0 < crop <= 1.0:
-        raise ValueError(f"eval crop fraction must be in (0, 1], got {crop}")
-    return float(crop)
 
 
 def center_crop_box(size: tuple[int, int], fraction: float) -> tuple[int, int, int, int]:

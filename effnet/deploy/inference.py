@@ -1,15 +1,11 @@
 """Inference fast path: fold BatchNorm into the convolutions, channels_last, frozen TorchScript.
 
 In eval mode a BatchNorm is an affine map per channel, so ``bn(conv(x))`` equals one
-convolution with scaled weights and a bias:
-
-    w' = w * gamma / sqrt(var + eps)          b' = beta + (b - mean) * gamma / sqrt(var + eps)
-
-Folding removes one full read and write of every activation map. ``channels_last`` (NHWC)
-lets oneDNN / cuDNN run the depthwise convolutions of MBConv without layout conversions, which
-on CPU roughly halves the latency of EfficientNet. Scripting and freezing the folded network
-(:func:`torch.jit.freeze`) then removes the Python cost of its ~250 module calls, which at
-batch 1 is about a fifth of B0's time on one CPU thread (``benchmarks/compare.py``).
+convolution with scaled weights and a bias (torch's :func:`~torch.nn.utils.fusion.
+fuse_conv_bn_eval`). Folding removes one full read and write of every activation map.
+``channels_last`` (NHWC) lets oneDNN / cuDNN run the depthwise convolutions of MBConv without
+layout conversions. Scripting and freezing the folded network (:func:`torch.jit.freeze`) then
+removes the Python cost of its ~250 module calls, which dominates at batch 1 on one CPU thread.
 """
 
 from __future__ import annotations
@@ -19,8 +15,8 @@ import warnings
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from effnet.deploy.native_blocks import fuse_native
 from effnet.models.blocks import Bottleneck, DepthwiseSeparable, MBConv
 from effnet.models.network import FeatureNetwork, Network
 
@@ -32,30 +28,6 @@ FOLD_PAIRS: dict[type[nn.Module], tuple[tuple[str, str], ...]] = {
     DepthwiseSeparable: (("conv_dw", "bn1"), ("conv_pw", "bn2")),
     Bottleneck: (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
 }
-
-
-@torch.no_grad()
-def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A new convolution (same class, with bias) equal to ``bn(conv(x))`` with BN in eval mode.
-
-    The arithmetic runs in float64 and is cast back to the conv's dtype.
-    """
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError("cannot fold a BatchNorm without running statistics")
-    fused = copy.deepcopy(conv)
-    w = conv.weight.double()
-    scale = bn.running_var.double().add(bn.eps).rsqrt()
-    if bn.weight is not None:
-        scale = scale * bn.weight.double()
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
-    bias = (bias - bn.running_mean.double()) * scale
-    if bn.bias is not None:
-        bias = bias + bn.bias.double()
-    fused.weight = nn.Parameter(
-        (w * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype), requires_grad=False
-    )
-    fused.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=False)
-    return fused
 
 
 def fold_batchnorm(model: nn.Module) -> int:
@@ -74,7 +46,9 @@ def fold_batchnorm(model: nn.Module) -> int:
         for conv_name, bn_name in pairs:
             conv, bn = getattr(module, conv_name), getattr(module, bn_name)
             if isinstance(conv, nn.Conv2d) and type(bn) is nn.BatchNorm2d:
-                setattr(module, conv_name, fold_conv_bn(conv, bn))
+                if bn.running_mean is None or bn.running_var is None:
+                    raise ValueError("cannot fold a BatchNorm without running statistics")
+                setattr(module, conv_name, fuse_conv_bn_eval(conv.eval(), bn.eval()))
                 setattr(module, bn_name, nn.Identity())
                 folded += 1
     return folded
@@ -118,7 +92,6 @@ def optimize_for_inference(
     channels_last: bool = True,
     script: bool = True,
     compile: bool = False,
-    native: bool = False,
 ) -> nn.Module:
     """An eval-only copy of ``model`` made fast for inference; ``model`` is left untouched.
 
@@ -136,19 +109,11 @@ def optimize_for_inference(
             kept, the input converted by a forward pre-hook). Ignored with ``compile``.
         compile: wrap in :func:`torch.compile` with inductor's weight freezing (needs a C++
             compiler on CPU; the first call compiles, about a minute for B0 on 2 cores).
-        native: run each 1x1 conv with its bias and activation as one native operator
-            (:mod:`effnet.deploy.pointwise`; float32 on x86 CPUs with AVX-512, built once with
-            the machine's C++ compiler, ~10-60 s). Raises
-            :class:`~effnet.deploy.native.NativeKernelsUnavailable` where it cannot run.
     """
-    if native and compile:
-        raise ValueError("native=True runs with script=True or eagerly, not with compile=True")
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
     fold_batchnorm(fast)
-    if native:
-        fuse_native(fast)
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     if script and not compile:

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from effnet.data_config import DataConfig
 from effnet.models.blocks import BLOCKS
-from effnet.models.data_config import DataConfig, default_config
+from effnet.models.default_config import default_config
 from effnet.models.layers import batch_norms, create_conv2d, make_activation, tf_batchnorm
 from effnet.models.lean import make_memory_efficient
 from effnet.models.plan import NetworkPlan, plan_network
@@ -133,7 +134,7 @@ class Network(nn.Module):
             nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         )
         self.apply(init_weights)
-        #: how to feed the network images (:mod:`effnet.models.data_config`): the variant's
+        #: how to feed the network images (:mod:`effnet.data_config`): the variant's
         #: defaults until weights are loaded
         self.pretrained_cfg: DataConfig = default_config(
             spec, num_classes=num_classes, in_chans=in_chans
@@ -192,7 +193,7 @@ class Network(nn.Module):
         cfg = getattr(self, "pretrained_cfg", None) or default_config(
             self.spec, num_classes=num_classes, in_chans=self.in_chans
         )
-        self.pretrained_cfg = {**cfg, "num_classes": num_classes, "classes": None}
+        self.pretrained_cfg = cfg.replace(num_classes=num_classes, classes=None)
         self.classifier = (
             nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         )
@@ -280,7 +281,7 @@ class FeatureNetwork(nn.Module):
         self.taps = [s for s in stages if s >= 0]
         self.spec = network.spec
         self.in_chans = network.in_chans
-        self.pretrained_cfg: DataConfig = dict(network.pretrained_cfg)
+        self.pretrained_cfg: DataConfig = network.pretrained_cfg
         self.conv_stem, self.bn1, self.act1 = network.conv_stem, network.bn1, network.act1
         self.stem_pool = network.stem_pool
         self.blocks = nn.Sequential(*list(network.blocks)[: max(stages) + 1])

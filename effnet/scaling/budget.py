@@ -35,9 +35,9 @@ from effnet.analysis.cost import model_cost
 from effnet.analysis.memory import peak_memory_bytes
 from effnet.analysis.profile import measure_latency
 from effnet.models.compound import ALPHA, BETA, GAMMA, compound
-from effnet.models.create import create_model
 from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
+from effnet.weights.create import create_model
 
 #: Lowest and highest φ the solver considers. Below -10 a B0 is 55 px wide with 8-channel
 #: stages: nothing sensible is smaller. Above 12 the model is far beyond one machine.

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from effnet.models.compound import compound
-from effnet.models.create import create_model
 from effnet.models.layers import batch_norms
-from effnet.models.loading import load_model
 from effnet.models.network import Network
 from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
 from effnet.types import Source
+from effnet.weights.create import create_model
+from effnet.weights.loading import load_model
 
 if TYPE_CHECKING:
     from effnet.train.config import TrainConfig
@@ -69,7 +69,7 @@ def load_init(
     model_name: str | None = None,
 ) -> Network:
     """Pretrained weights from any source :func:`effnet.load_pretrained` accepts, loaded by
-    :func:`effnet.models.loading.load_model` as ``eval`` and ``predict`` load them.
+    :func:`effnet.weights.loading.load_model` as ``eval`` and ``predict`` load them.
 
     ``effnet`` safetensors files rebuild their own architecture (``model_name`` is then only
     checked); other sources need ``model_name``.

@@ -6,8 +6,8 @@ mean / variance, so the EMA model can be evaluated directly.
 
 Averaged BN statistics are not the statistics of the averaged weights. While the weights still
 move fast (early in a short run) the two disagree, every layer rescales its input wrongly, and
-the EMA model in eval mode can sit at chance while the raw model is far above it (measured on
-the demo: 10% against 30% after 11 of 40 epochs). :func:`recalibrate_bn` recomputes them from a
+the EMA model in eval mode can sit at chance while the raw model is far above it.
+:func:`recalibrate_bn` recomputes them from a
 few training batches, as SWA does (Izmailov et al., 2018); recipes opt in per run.
 
 Short runs: an EMA with decay ``d`` averages over roughly ``1 / (1 - d)`` steps (10,000 for

@@ -37,7 +37,6 @@ import torch
 import torch.nn.functional as F
 
 from effnet.files import write_json
-from effnet.models.weights import load_weights, save_weights
 from effnet.train import build, checkpoint, distributed
 from effnet.train.config import TrainConfig
 from effnet.train.distributed import (
@@ -54,6 +53,7 @@ from effnet.train.report import ProgressBar, Reporter, summarize
 from effnet.train.setup import Run, build_run
 from effnet.train.signals import StopSignals
 from effnet.train.state import DeviceSums, RunState
+from effnet.weights.io import load_weights, save_weights
 
 Callback = Callable[[dict[str, Any]], "bool | None"]
 

@@ -148,25 +148,19 @@ PAPER = Recipe(
     backbone_lr_scale=0.1,
 )
 
-# Small data, short runs, CPU: a few thousand low-resolution images, a few minutes. Each choice
-# was measured on the demo set (60 val images per class) with the default model:
+# Small data, short runs, CPU: a few thousand low-resolution images, a few minutes. Why each
+# choice (chosen on the demo set with the default model):
 # * AdamW + cosine converges in a few epochs where RMSProp's 5-epoch warmup and 0.97 staircase
 #   would have barely started.
-# * 3e-3 at batch 64 for 50 epochs. Larger steps learn faster early but end lower: at 10 epochs
-#   minival top-1 was 29% at batch 64 and 3e-3, 59% at batch 64 and 1.2e-2, 66% at batch 32
-#   and 1.2e-2; yet batch 32 at 1.2e-2 ended at 84.7% val after 18 epochs, 83.7% after 22 and
-#   80.3% after 30 (from a fresh clone, 5 min 47 s), where this setting reaches 94-96% in 50.
+# * 3e-3 at batch 64 for 50 epochs: larger steps learn faster early but end lower.
 # * A mild crop (80-100% of the area) and the whole image at eval: the paper's res/(res+32)
 #   keeps only the middle 2/3 of a 64-px image, and the demo's shapes can sit near its edges.
-#   Crop 50-100% with the paper's eval crop: 70.7% val after 40 epochs; crop 80-100%: 61% at
-#   the paper's eval crop and 90.7% with the whole image.
-# * No progressive resizing: starting at half the resolution cost 6 points at 10 epochs
-#   (53% vs 59%): the demo's dot, grid and checker textures vanish at 32 px.
-# * No EMA: with the LR decayed to zero the last weights are already an average (EMA 90.5%,
-#   raw 90.7% at the end of the same run), and the averaged BN statistics of a fast-moving
-#   network put the EMA at chance for the first quarter of the run.
-# * BN statistics use PyTorch's momentum 0.1: with TF's 0.01 they need ~100s of steps to
-#   settle, a whole run.
+# * No progressive resizing: the demo's dot, grid and checker textures vanish at half the
+#   resolution.
+# * No EMA: with the LR decayed to zero the last weights are already an average, and the
+#   averaged BN statistics of a fast-moving network put the EMA at chance early in the run.
+# * BN statistics use PyTorch's momentum 0.1: with TF's 0.01 they need hundreds of steps to
+#   settle, a whole short run.
 SMALL = Recipe(
     name="small",
     optimizer="adamw",
@@ -179,7 +173,7 @@ SMALL = Recipe(
     label_smoothing=0.1,
     ema_decay=0.0,
     ema_horizon_fraction=0.1,
-    epochs=50,  # 40 epochs: 90.7% val; 50: 94.0% (seed 0)
+    epochs=50,
     batch_size=64,
     augment="none",  # random-area crop + flip only
     crop_scale=(0.8, 1.0),
@@ -188,8 +182,8 @@ SMALL = Recipe(
     backbone_lr_scale=0.1,
     bn_momentum=0.1,
     drop_path_rate=0.0,  # regularisation slows a short run more than it helps
-    # TF's dense init U(±1/sqrt(classes)) gives logits of std ~5 for 10 classes: measured on
-    # the demo, a zero head reached 32% val after 6 epochs where the TF init reached 20%
+    # TF's dense init U(±1/sqrt(classes)) gives large initial logits for few classes; a zero
+    # head starts from uniform predictions and learns faster in a short run
     zero_init_head=True,
     eval_crop=1.0,
 )

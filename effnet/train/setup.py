@@ -27,9 +27,8 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
+from effnet.constants import eval_crop_fraction
 from effnet.data.build import DataBundle, build_datasets
-from effnet.data.transforms import eval_crop_fraction
-from effnet.models.loading import stored_eval_settings
 from effnet.models.network import Network
 from effnet.models.spec import NetworkSpec
 from effnet.train import build, checkpoint
@@ -41,6 +40,7 @@ from effnet.train.loaders import PreloadedLoader, default_workers, eval_loader, 
 from effnet.train.optim import build_optimizer, param_groups
 from effnet.train.schedule import build_schedule, build_scheduler, resolution_at, scaled_lr
 from effnet.train.state import CKPT_FORMAT, RunState
+from effnet.weights.loading import stored_eval_settings
 
 
 @dataclass

@@ -78,12 +78,6 @@ class RunState:
             history=[dict(r) for r in d["history"]],
         )
 
-    def add_batch(self, loss: float, correct: float, n: int) -> None:
-        """Count one micro-batch: its mean ``loss``, ``correct`` predictions, ``n`` images."""
-        self.partial["loss"] += loss * n
-        self.partial["correct"] += correct
-        self.partial["seen"] += n
-
     def add_time(self, seconds: float, images: float) -> None:
         """Count ``seconds`` of training that saw ``images`` (all processes)."""
         self.partial["seconds"] += seconds

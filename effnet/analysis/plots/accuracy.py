@@ -14,7 +14,7 @@ from effnet.analysis.cost import model_cost
 from effnet.analysis.plots.figure import DPI, pyplot, save_figure
 from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
-from effnet.models.weights import read_metadata
+from effnet.weights.io import read_metadata
 
 _UNITS = ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands"))
 

@@ -4,7 +4,7 @@ EfficientNets.
 :func:`load_pretrained` builds the model configured like the source (BN eps, padding) and
 translates the source's keys to effnet's: in order for torchvision and timm
 (:func:`convert_by_layout`), by name for ``efficientnet_pytorch``
-(:mod:`effnet.models.efficientnet_pytorch_keys`).
+(:mod:`effnet.weights.efficientnet_pytorch_keys`).
 """
 
 from __future__ import annotations
@@ -16,22 +16,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from effnet.models.efficientnet_pytorch_keys import (
+from effnet.models.network import Network
+from effnet.models.registry import get_spec
+from effnet.types import Source, check_choice
+from effnet.weights.efficientnet_pytorch_keys import (
     CLASSIFIER_WEIGHT,
     convert_efficientnet_pytorch,
 )
-from effnet.models.key_order import in_module_order
-from effnet.models.network import Network
-from effnet.models.published import source_config
-from effnet.models.registry import get_spec
-from effnet.models.weights import (
+from effnet.weights.io import (
     StateDict,
     WeightsMismatchError,
     load_state_dict_strict,
     load_weights,
     read_tensors,
 )
-from effnet.types import Source, check_choice
+from effnet.weights.key_order import in_module_order
+from effnet.weights.published import source_config
 
 #: How each source builds its EfficientNets: (BN eps, padding). torchvision uses eps 1e-3 from
 #: B5 on; timm's ``tf_`` models are ports of the official TF weights (TF "SAME" padding), and
@@ -109,7 +109,7 @@ def load_pretrained(
     that size.
 
     ``model.pretrained_cfg`` is the preprocessing the source published with its weights for
-    ``name`` (:func:`effnet.models.published.source_config`); an effnet file's is its own.
+    ``name`` (:func:`effnet.weights.published.source_config`); an effnet file's is its own.
     """
     check_choice(Source, source, "source")
     drops = {"drop_rate": drop_rate, "drop_path_rate": drop_path_rate}
@@ -120,7 +120,7 @@ def load_pretrained(
     if source == "effnet":
         model = Network(spec, num_classes=_num_classes(state, source), **drops)
         load_state_dict_strict(model, state)
-        model.pretrained_cfg["source"] = "effnet"
+        model.pretrained_cfg = model.pretrained_cfg.replace(source="effnet")
         return model.eval()
     if source == "torchvision":
         eps, padding = (1e-3 if spec.name in _TORCHVISION_EPS_1E3 else 1e-5), "symmetric"
@@ -140,5 +140,5 @@ def load_pretrained(
     model.load_state_dict(converted, strict=True)
     model.pretrained_cfg = source_config(spec, source, num_classes=model.num_classes)
     if not isinstance(weights, Mapping):
-        model.pretrained_cfg["weights"] = str(weights)
+        model.pretrained_cfg = model.pretrained_cfg.replace(weights=str(weights))
     return model.eval()

@@ -20,11 +20,11 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from effnet.models.create import create_model
-from effnet.models.loading import load_model
 from effnet.models.network import FeatureNetwork, Network, feature_levels
 from effnet.models.spec import NetworkSpec
 from effnet.types import BackboneNorm, FpnExtra, PublishedHub, Source, check_choice
+from effnet.weights.create import create_model
+from effnet.weights.loading import load_model
 
 
 def build_network(

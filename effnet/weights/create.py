@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from effnet.models.convert import load_pretrained
-from effnet.models.fetch import published_file
 from effnet.models.lean import make_memory_efficient
 from effnet.models.network import FeatureNetwork, Network
 from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
-from effnet.models.weights import WeightsMismatchError, load_weights
 from effnet.types import Padding, PublishedHub
+from effnet.weights.convert import load_pretrained
+from effnet.weights.fetch import published_file
+from effnet.weights.io import WeightsMismatchError, load_weights
 
 
 def create_model(
@@ -54,12 +54,12 @@ def create_model(
             :mod:`effnet.models.lean`); same outputs, gradients and ``state_dict`` keys.
         pretrained: ``"torchvision"`` or ``"timm"``: that library's published ImageNet weights
             for ``name``, from its download cache (fetched once if missing; see
-            :mod:`effnet.models.fetch`). The model is configured like the source (padding, BN
+            :mod:`effnet.weights.fetch`). The model is configured like the source (padding, BN
             eps) and ``model.pretrained_cfg`` holds the preprocessing published with the
             weights. ``num_classes`` other than 1000 gives a new, untrained head.
 
     Every model carries its data config, ``model.pretrained_cfg``
-    (:mod:`effnet.models.data_config`); ``effnet.create_transform(model)`` feeds it images.
+    (:mod:`effnet.data_config`); ``effnet.create_transform(model)`` feeds it images.
     """
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects feature levels: pass features_only=True with it")

@@ -1,5 +1,5 @@
 """The ImageNet weights torchvision and timm publish for effnet's models, and the preprocessing
-each published with them (the data config, :mod:`effnet.models.data_config`).
+each published with them (the data config, :mod:`effnet.data_config`).
 
 torchvision: the ``IMAGENET1K_V1`` weights of ``efficientnet_b0`` .. ``b7``, described by its
 weights API (``torchvision.models.get_weight``: the URL, ``transforms()`` and the ImageNet
@@ -13,17 +13,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from effnet.models.class_names import IMAGENET_CLASSES, imagenet_class_names
-from effnet.models.data_config import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DataConfig,
-    data_config,
-    default_config,
-)
+from effnet.constants import IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD
+from effnet.data_config import DataConfig
+from effnet.models.default_config import default_config
 from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
 from effnet.types import Interpolation, PublishedHub, Source
+from effnet.weights.class_names import imagenet_class_names
 
 #: torchvision's ImageNet weights of each model (``get_weight`` names).
 TORCHVISION_WEIGHTS: dict[str, str] = {
@@ -130,8 +126,8 @@ def torchvision_config(name: str, *, num_classes: int = IMAGENET_CLASSES) -> Dat
     weights = torchvision_weights(name)
     tf = weights.transforms()
     crop, resize = int(tf.crop_size[0]), int(tf.resize_size[0])
-    return data_config(
-        resolution=crop,
+    return DataConfig.square(
+        crop,
         crop_pct=crop / resize,
         crop_order="resize_then_crop",
         interpolation=tf.interpolation.value,
@@ -147,8 +143,8 @@ def torchvision_config(name: str, *, num_classes: int = IMAGENET_CLASSES) -> Dat
 def timm_config(entry: TimmWeights, *, num_classes: int = IMAGENET_CLASSES) -> DataConfig:
     """What timm's eval transform for ``entry``'s ``pretrained_cfg`` does: shorter side to
     ``floor(size / crop_pct)``, centre crop ``size``, its interpolation, mean and std."""
-    return data_config(
-        resolution=entry.resolution,
+    return DataConfig.square(
+        entry.resolution,
         crop_pct=entry.crop_pct,
         crop_order="resize_then_crop",
         interpolation=entry.interpolation,
@@ -181,6 +177,5 @@ def source_config(spec: NetworkSpec, source: Source, *, num_classes: int) -> Dat
         cfg = timm_config(TIMM_WEIGHTS[timm_name], num_classes=num_classes)
     else:
         cfg = default_config(spec, num_classes=num_classes)
-        cfg["classes"] = _imagenet_names(num_classes)
-    cfg["source"] = source
-    return cfg
+        cfg = cfg.replace(classes=_imagenet_names(num_classes))
+    return cfg.replace(source=source)

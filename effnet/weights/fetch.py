@@ -1,34 +1,29 @@
-"""Published weights files on this machine (:mod:`effnet.models.published`): found in the
+"""Published weights files on this machine (:mod:`effnet.weights.published`): found in the
 download cache each library uses, else downloaded there with a short timeout, else one line
 saying what to put where.
 
 torchvision: ``torch.hub.get_dir()/checkpoints/<basename of the URL>``, the file torchvision's
-own ``Weights.get_state_dict`` (``torch.hub.load_state_dict_from_url``) keeps; a download is
-checked against the SHA-256 prefix in the file name (``HASH_REGEX`` of ``torch.hub``) and moved
-in atomically. timm: the Hugging Face Hub cache (``huggingface_hub.try_to_load_from_cache``),
-else ``huggingface_hub.hf_hub_download`` into it. Files are only ever read as tensors
-(:func:`effnet.models.weights.read_tensors`).
+own ``Weights.get_state_dict`` (``torch.hub.load_state_dict_from_url``) keeps, downloaded by
+``torch.hub.download_url_to_file``: checked against the SHA-256 prefix in the file name
+(``torch.hub.HASH_REGEX``) and moved in only when complete. timm: the Hugging Face Hub cache
+(``huggingface_hub.try_to_load_from_cache``), else ``huggingface_hub.hf_hub_download`` into
+it. Files are only ever read as tensors (:func:`effnet.weights.io.read_tensors`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import socket
 import sys
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import torch
 
-from effnet.files import atomic_write
-from effnet.models.published import TIMM_FILE, timm_weights, torchvision_weights
 from effnet.types import PublishedHub, Source, check_choice
+from effnet.weights.published import TIMM_FILE, timm_weights, torchvision_weights
 
 #: Seconds to wait for a server before giving up (connect and each read).
 DOWNLOAD_TIMEOUT_S = 10.0
-_HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's HASH_REGEX
 
 
 class WeightsUnavailableError(OSError):
@@ -37,7 +32,7 @@ class WeightsUnavailableError(OSError):
 
 
 class DownloadError(Exception):
-    """A download failed (not an ``OSError``, so the atomic write passes it on as it is)."""
+    """A download failed."""
 
 
 def _reason(exc: object) -> str:
@@ -50,15 +45,10 @@ def torchvision_cache_path(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
-def check_hash(digest: str, filename: str) -> None:
-    """Raise ``ValueError`` unless the SHA-256 ``digest`` starts with the prefix torch.hub
-    file names carry (``name-<prefix>.pth``); names without one pass."""
-    match = _HASH_IN_NAME.search(filename)
-    if match and not digest.startswith(match.group(1)):
-        raise ValueError(
-            f"downloaded {filename} has SHA-256 {digest[:12]}..., not {match.group(1)}...: "
-            "a broken or changed file; it was not kept"
-        )
+def hash_prefix(filename: str) -> str | None:
+    """The SHA-256 prefix torch.hub file names carry (``name-<prefix>.pth``), or ``None``."""
+    match = torch.hub.HASH_REGEX.search(filename)
+    return match.group(1) if match else None
 
 
 def check_reachable(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
@@ -72,23 +62,24 @@ def check_reachable(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
         raise DownloadError(f"cannot reach {parts.hostname}: {_reason(exc)}") from None
 
 
-def download(url: str, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Fetch ``url`` into a temporary file beside ``dest``, check its hash, and move it to
-    ``dest`` atomically (:func:`effnet.files.atomic_write`)."""
-
-    def write(tmp: Path) -> None:
-        digest = hashlib.sha256()
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
-                print(f"effnet: downloading {url} to {dest}", file=sys.stderr)
-                while chunk := response.read(1 << 20):
-                    digest.update(chunk)
-                    f.write(chunk)
-        except OSError as exc:  # no network, refused, timed out, HTTP error, disk full
-            raise DownloadError(_reason(getattr(exc, "reason", None) or exc)) from None
-        check_hash(digest.hexdigest(), dest.name)
-
-    return atomic_write(dest, write)
+def download(url: str, dest: Path) -> Path:
+    """Fetch ``url`` to ``dest`` with ``torch.hub.download_url_to_file`` (a temporary file
+    beside ``dest``, its SHA-256 checked against the prefix in the name, moved in when
+    complete; nothing is left behind on failure)."""
+    check_reachable(url)  # torch.hub's urlopen has no timeout of its own
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    print(f"effnet: downloading {url} to {dest}", file=sys.stderr)
+    expected = hash_prefix(dest.name)
+    try:
+        torch.hub.download_url_to_file(url, str(dest), expected, progress=sys.stderr.isatty())
+    except RuntimeError as exc:  # torch.hub's hash check
+        raise DownloadError(
+            f"{dest.name}: SHA-256 is not {expected}...: a broken or changed file; it was not "
+            f"kept ({_reason(exc)})"
+        ) from None
+    except OSError as exc:  # no network, refused, HTTP error, disk full
+        raise DownloadError(_reason(getattr(exc, "reason", None) or exc)) from None
+    return dest
 
 
 def torchvision_file(name: str) -> Path:
@@ -99,7 +90,7 @@ def torchvision_file(name: str) -> Path:
         return path
     try:
         return download(url, path)
-    except (DownloadError, OSError, ValueError) as exc:
+    except DownloadError as exc:
         raise WeightsUnavailableError(
             f"torchvision's {name} weights are not cached and could not be downloaded "
             f"({_reason(exc)}): download {url} to {path}, "

@@ -1,7 +1,7 @@
 """The module order of torchvision's and timm's EfficientNet state dicts, recovered from the
 keys alone.
 
-:func:`effnet.models.convert.convert_by_layout` pairs tensors in module order, but a
+:func:`effnet.weights.convert.convert_by_layout` pairs tensors in module order, but a
 safetensors file stores its keys sorted by name (timm's ``model.safetensors`` on the Hugging
 Face Hub, or any state dict saved with ``safetensors``). The order is rebuilt from the names:
 timm's ``DepthwiseSeparableConv`` registers ``conv_dw, bn1, se, conv_pw, bn2`` and its
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from effnet.models.weights import StateDict
+from effnet.weights.io import StateDict
 
 _PARAM = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3, "num_batches_tracked": 4}
 _TIMM_TOP = {"conv_stem": 0, "bn1": 1, "blocks": 2, "conv_head": 3, "bn2": 4, "classifier": 5}

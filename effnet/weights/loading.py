@@ -5,7 +5,7 @@ so every verb given the same weights classifies the same pixels: the resolution 
 crop a training run stored with its weights (``train_resolution`` / ``eval_crop`` metadata),
 else those published with the weights (``model.pretrained_cfg``), unless the caller gives
 others. The weights are a file (``weights`` with its ``source``) or a library's published
-ImageNet weights (``pretrained="torchvision"`` / ``"timm"``, see :mod:`effnet.models.fetch`).
+ImageNet weights (``pretrained="torchvision"`` / ``"timm"``, see :mod:`effnet.weights.fetch`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from effnet.models.class_names import IMAGENET_CLASSES, imagenet_class_names, read_class_names
-from effnet.models.convert import load_pretrained
-from effnet.models.create import create_model
-from effnet.models.data_config import fixed_crop
+from effnet.constants import IMAGENET_CLASSES
 from effnet.models.network import Network
-from effnet.models.weights import load_weights, read_metadata
 from effnet.types import PublishedHub, Source
+from effnet.weights.class_names import imagenet_class_names, read_class_names
+from effnet.weights.convert import load_pretrained
+from effnet.weights.create import create_model
+from effnet.weights.io import load_weights, read_metadata
 
 
 def stored_eval_settings(weights: str | os.PathLike[str]) -> tuple[int | None, float | None]:
@@ -83,7 +83,7 @@ def load_model(
             recorded = imagenet_class_names()
     net.eval()
     classes = list(recorded) if recorded else [str(i) for i in range(net.num_classes)]
-    net.pretrained_cfg["classes"] = classes
+    net.pretrained_cfg = net.pretrained_cfg.replace(classes=classes)
     return net, classes
 
 
@@ -107,4 +107,4 @@ def load_for_eval(
     stored_res, stored_crop = stored_eval_settings(weights) if weights else (None, None)
     cfg = net.pretrained_cfg
     res = resolution or stored_res or int(cfg["input_size"][-1])
-    return net, classes, res, crop or stored_crop or fixed_crop(cfg)
+    return net, classes, res, crop or stored_crop or cfg.fixed_crop()

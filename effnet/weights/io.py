@@ -17,9 +17,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from effnet.files import atomic_write
-from effnet.models.data_config import config_json, effnet_config
 from effnet.models.network import Network
 from effnet.models.spec import NetworkSpec
+from effnet.weights.stored_config import effnet_config
 
 StateDict = Mapping[str, torch.Tensor]
 FORMAT_VERSION = "1"
@@ -41,11 +41,10 @@ def save_weights(
     """
     if not isinstance(model, Network):
         raise TypeError(f"save_weights needs an effnet Network, got {type(model).__name__}")
-    cfg = getattr(model, "pretrained_cfg", None)  # None: a network pickled before it existed
-    names = cfg.get("classes") if cfg else None
+    cfg = model.pretrained_cfg
     meta = {
-        **({"data_config": config_json(cfg)} if cfg else {}),
-        **({"classes": json.dumps(list(names))} if names else {}),
+        "data_config": cfg.to_json(),
+        **({"classes": json.dumps(list(cfg.classes))} if cfg.classes else {}),
         "format": "effnet",
         "format_version": FORMAT_VERSION,
         "name": model.spec.name,
@@ -128,8 +127,7 @@ def load_weights(
     load_state_dict_strict(model, read_tensors(Path(path)))
     model.pretrained_cfg = effnet_config(
         spec, meta, num_classes=model.num_classes, in_chans=model.in_chans
-    )
-    model.pretrained_cfg["weights"] = str(path)
+    ).replace(weights=str(path))
     return model
 
 

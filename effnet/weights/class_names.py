@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from effnet.models.weights import read_metadata
+from effnet.weights.io import read_metadata
 
 
 def _as_names(value: object) -> list[str] | None:
@@ -54,10 +54,6 @@ def read_class_names(weights: str | os.PathLike[str]) -> list[str] | None:
         if names := _as_names(value):
             return names
     return None
-
-
-#: ImageNet-1k's class count; 1000-class weights from another library are ImageNet's.
-IMAGENET_CLASSES = 1000
 
 
 def imagenet_class_names() -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from effnet.models.network import Network
-from effnet.models.weights import StateDict, WeightsMismatchError, describe_mismatch
+from effnet.weights.io import StateDict, WeightsMismatchError, describe_mismatch
 
 #: Modules of an effnet MBConv block -> their names in an ``efficientnet_pytorch`` block.
 BLOCK_KEYS = {
