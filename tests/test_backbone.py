@@ -184,17 +184,20 @@ def _train_two_steps_then_eval(detector):
     assert len(out) == 2 and {"boxes", "scores", "labels"} <= set(out[0])
 
 
+@pytest.mark.slow
 def test_retinanet_on_an_effnet_backbone():
     backbone = effnet.backbone_with_fpn("efficientnet_b0", out_indices=(2, 3, 4), extra="p6p7")
     _train_two_steps_then_eval(RetinaNet(backbone, num_classes=3, min_size=128, max_size=128))
 
 
+@pytest.mark.slow
 def test_faster_rcnn_on_an_effnet_backbone():
     backbone = effnet.backbone_with_fpn("efficientnet_b0")  # strides 4..32 + pool
     detector = FasterRCNN(backbone, num_classes=3, min_size=128, max_size=128)
     _train_two_steps_then_eval(detector)
 
 
+@pytest.mark.slow
 def test_fcos_on_an_effnet_backbone():
     backbone = effnet.backbone_with_fpn("efficientnet_b0", out_indices=(2, 3, 4), extra="p6p7")
     anchors = AnchorGenerator(
@@ -204,6 +207,7 @@ def test_fcos_on_an_effnet_backbone():
     _train_two_steps_then_eval(detector)
 
 
+@pytest.mark.slow
 def test_deeplabv3_on_an_effnet_backbone():
     backbone = effnet.segmentation_backbone("efficientnet_b0", aux=True)
     model = DeepLabV3(

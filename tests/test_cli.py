@@ -63,6 +63,7 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str]) -> None:
     assert "error" in result.stderr
 
 
+@pytest.mark.slow
 def test_export_cli_checks_against_eager(tmp_path: Path) -> None:
     out = tmp_path / "b0.onnx"
     result = run_cli(

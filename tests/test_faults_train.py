@@ -159,6 +159,7 @@ def test_resume_continues_at_the_right_step_with_the_same_data_order(tmp_path):
 
 
 # -------------------------------------------------------------------------- NaN / Inf
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["inf"])  # NaN: tests/test_train_loop.py (same check)
 def test_non_finite_loss_stops_with_one_line_and_keeps_best(
     folder, tmp_path, capsys, bad, monkeypatch
@@ -188,6 +189,7 @@ def test_non_finite_loss_stops_with_one_line_and_keeps_best(
 
 
 # ---------------------------------------------------------------------------- full disk
+@pytest.mark.slow
 def test_full_disk_while_saving_is_reported_and_previous_files_survive(
     folder, tmp_path, capsys, monkeypatch
 ):
@@ -283,6 +285,7 @@ def test_malicious_weights_file_is_refused_by_predict_and_eval(folder, tmp_path,
 
 
 # ------------------------------------------------------- unreadable and odd images
+@pytest.mark.slow
 def test_unreadable_images_are_skipped_named_and_counted_and_odd_ones_train(tmp_path, capsys):
     from test_faults_images import write_odd_images
 

@@ -41,7 +41,13 @@ GMACS = {
     "efficientnet_b6": 19.068,
     "efficientnet_b7": 37.746,
 }
-SMALL_GRAD_MODELS = [m for m in effnet.list_models() if m not in ("efficientnet_l2",)]
+#: B4 and up take tens of seconds each on 2 cores: marked slow
+LARGE = {f"efficientnet_b{i}" for i in range(4, 9)}
+SMALL_GRAD_MODELS = [
+    pytest.param(m, marks=pytest.mark.slow) if m in LARGE else m
+    for m in effnet.list_models()
+    if m not in ("efficientnet_l2",)
+]
 
 
 @pytest.mark.parametrize("name", sorted(PARAMS))

@@ -155,6 +155,7 @@ def test_resolution_grows_to_full_size_by_the_ramp():
     assert resolution_at(0, 40, 20, 0.1) == 8  # at least 8 px
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preload_train", [True, False])
 def test_progressive_run_records_its_sizes_and_resumes_exactly(tmp_path, preload_train):
     from test_train_loop import _config

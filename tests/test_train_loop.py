@@ -40,6 +40,7 @@ def _config(data, out, epochs=2, **kw):
     )
 
 
+@pytest.mark.slow
 def test_outputs_and_weights_load(folder, tmp_path, monkeypatch):
     written = []
     real = report.write_json
@@ -353,6 +354,7 @@ def _steps_bundle(n=64):  # 16 steps per epoch at batch 4
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("progress, per_epoch", [(False, 2), (True, 6)])
 def test_the_device_is_read_per_log_interval_not_per_step(
     tmp_path, monkeypatch, progress, per_epoch
@@ -372,6 +374,7 @@ def test_the_device_is_read_per_log_interval_not_per_step(
     assert reads["elsewhere"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("progress, last_callback", [(False, 8), (True, 5)])
 def test_nan_loss_is_caught_at_the_next_read_naming_its_step(
     tmp_path, monkeypatch, progress, last_callback
@@ -423,9 +426,9 @@ def test_batch_size_is_per_process_and_the_lr_follows_the_global_batch():
 
 
 def test_a_run_saved_before_per_process_batches_resumes_with_its_global_batch():
-    cfg = restore_config(TrainConfig(out="r", resume=True), _saved())
+    older = {k: v for k, v in _saved().items() if k != "batch_per_process"}
+    cfg = restore_config(TrainConfig(out="r", resume=True), older)
     assert cfg.batch_per_process is False and cfg.batches(2) == (4, 8)
-    assert "batch_per_process" not in _saved()
     new = TrainConfig(recipe=SMALL.replace(batch_size=8)).to_dict()
     assert restore_config(TrainConfig(out="r", resume=True), new).batch_per_process is True
 

@@ -88,7 +88,7 @@ class NetworkSpec:
     stem_pool: bool = False
     scale_head: HeadScaling = "always"
     divisor: int = 8
-    # fields added after 0.1 keep defaults, so specs written before them still load
+    # fields added later keep defaults, so specs written before them still load
     scale_stem: bool = True
     fixed_depth_stages: tuple[int, ...] = ()
 

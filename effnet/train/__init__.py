@@ -1,4 +1,5 @@
-"""Training: the paper's recipe (§5.2), the loop, checkpoints, evaluation and prediction.
+"""Training: the paper's recipe (§5.2), optimizers and schedules, the loop, checkpoints, EMA,
+DDP and evaluation.
 
 Light to import: heavy pieces load on first use.
 """
