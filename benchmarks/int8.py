@@ -3,6 +3,7 @@
     python benchmarks/int8.py --models efficientnet_b0,efficientnet_lite0 --calibration DIR
     python benchmarks/int8.py --weights b0.safetensors,lite0.safetensors --calibration demo \
         --eval demo --max-images 100
+    python benchmarks/int8.py --models efficientnet_lite0 --calibration demo --reduce-range both
 
 Latency: ONNX Runtime CPU, one intra-op thread, batch 1, median over interleaved repeats
 (float, int8, float, ...) so that both see the same machine state. Random-init weights are fine
@@ -10,6 +11,8 @@ for latency; agreement is meaningful only with trained ``--weights`` (effnet fil
 architecture, resolution and eval crop). ``--eval DIR`` (class folders, a dataset root whose
 ``val/`` is used, or ``demo``) adds float and int8 top-1 on those labelled images, which must
 not be the calibration images; ``--calibration demo`` takes the demo's train split.
+``--reduce-range`` picks the int8 file's weights: 7-bit (``on``, :func:`effnet.quantize`'s
+default, exact on x86 CPUs without VNNI), 8-bit (``off``), or ``both`` side by side.
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ def main() -> None:
     p.add_argument("--max-images", type=int, default=64)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--runs", type=int, default=5, help="inferences per timed repeat")
+    p.add_argument(
+        "--reduce-range", choices=["on", "off", "both"], default="on",
+        help="int8 weights in 7 bits (on: the default), 8 bits (off), or both files",
+    )  # fmt: skip
     args = p.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,8 +97,14 @@ def main() -> None:
             res = x.shape[-1]
             stem = Path(tmp) / name.replace("/", "_")
             fp = export_model(model, f"{stem}.onnx", resolution=res, dynamic_size=False)
-            q = quantize(model, f"{stem}.int8.onnx", x)
-            sessions = {"fp32": _session(fp), "int8": _session(q)}
+            ranges = {"on": [True], "off": [False], "both": [True, False]}[args.reduce_range]
+            files = {
+                f"int8{'' if r else ' 8-bit'}": quantize(
+                    model, f"{stem}.int8{'' if r else '.8bit'}.onnx", x, reduce_range=r
+                )
+                for r in ranges
+            }
+            sessions = {"fp32": _session(fp)} | {k: _session(q) for k, q in files.items()}
             one = x[:1]
             for s in sessions.values():
                 _once(s, one, 3)  # warm-up
@@ -100,22 +113,26 @@ def main() -> None:
                 for k, s in sessions.items():
                     times[k].append(_once(s, one, args.runs))
             med = {k: statistics.median(v) for k, v in times.items()}
-            f, g = _logits(sessions["fp32"], x), _logits(sessions["int8"], x)
-            agree = float((f.argmax(1) == g.argmax(1)).mean())
-            print(
-                f"{name} @ {res}: fp32 {med['fp32']:.2f} ms, int8 {med['int8']:.2f} ms "
-                f"(x{med['int8'] / med['fp32']:.2f}); size {fp.stat().st_size / 1e6:.1f} -> "
-                f"{q.stat().st_size / 1e6:.1f} MB; top-1 agreement {agree:.3f} "
-                f"on {len(x)} calibration images"
-            )
+            f = _logits(sessions["fp32"], x)
+            print(f"{name} @ {res}: fp32 {med['fp32']:.2f} ms, {fp.stat().st_size / 1e6:.1f} MB")
+            for k, q in files.items():
+                g = _logits(sessions[k], x)
+                agree = float((f.argmax(1) == g.argmax(1)).mean())
+                corr = float(np.corrcoef(f.ravel(), g.ravel())[0, 1])
+                print(
+                    f"  {k}: {med[k]:.2f} ms (x{med[k] / med['fp32']:.2f}), "
+                    f"{q.stat().st_size / 1e6:.1f} MB; on {len(x)} calibration images: top-1 "
+                    f"agreement {agree:.3f}, logit correlation {corr:.4f}"
+                )
             if args.eval:
                 ex, labels = _labelled(model, _folder(args.eval, "val"))
                 f = _logits(sessions["fp32"], ex).argmax(1)
-                g = _logits(sessions["int8"], ex).argmax(1)
-                print(
-                    f"  {len(ex)} labelled images: fp32 top-1 {(f == labels).mean():.2%}, "
-                    f"int8 top-1 {(g == labels).mean():.2%}, agreement {(f == g).mean():.2%}"
-                )
+                print(f"  {len(ex)} labelled images: fp32 top-1 {(f == labels).mean():.2%}")
+                for k in files:
+                    g = _logits(sessions[k], ex).argmax(1)
+                    print(
+                        f"    {k} top-1 {(g == labels).mean():.2%}, agreement {(f == g).mean():.2%}"
+                    )
 
 
 if __name__ == "__main__":

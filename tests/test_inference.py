@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -108,3 +110,88 @@ def test_unscriptable_model_is_one_clear_error():
     with pytest.raises(RuntimeError, match="script=False"):
         optimize_for_inference(Odd())
     assert isinstance(optimize_for_inference(Odd(), script=False), nn.Module)
+
+
+# ----------------------------------------------------------------- backend="onnxruntime"
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_lite0"])
+def test_onnxruntime_backend_matches_eager(name):
+    torch.manual_seed(0)
+    model = effnet.create_model(name, num_classes=10).train()
+    _randomize_bn(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(2, 3, 64, 64)
+    fast = optimize_for_inference(model, x, backend="onnxruntime")
+    assert isinstance(fast, nn.Module) and not fast.training
+    assert model.training  # the caller's model untouched
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert fast.session.get_session_options().intra_op_num_threads == torch.get_num_threads()
+    model.eval()
+    # one module, several batch sizes (and, with symmetric padding, another input size)
+    for shape in [(1, 3, 64, 64), (3, 3, 64, 64), (3, 3, 80, 48)]:
+        other = torch.randn(*shape)
+        with torch.no_grad():
+            out, ref = fast(other), model(other)
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+        assert_equal_outputs(out, ref)
+    # channels_last and float64 inputs are converted, not misread
+    cl = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert_equal_outputs(fast(cl), model(x))
+        assert_equal_outputs(fast(x.double()), model(x))
+
+
+def test_onnxruntime_backend_features_only():
+    small = effnet.compound("efficientnet_b0", -4)  # fewer blocks: a quicker export
+    model = effnet.create_model(small, features_only=True).eval()
+    _randomize_bn(model)
+    x = torch.randn(1, 3, 64, 64)
+    fast = optimize_for_inference(model, x, backend="onnxruntime")
+    with torch.no_grad():
+        outs, refs = fast(x), model(x)
+    assert isinstance(outs, list) and len(outs) == len(refs) == 5
+    for a, b in zip(outs, refs, strict=True):
+        assert_equal_outputs(a, b)
+
+
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"compile": True}, "compile=True is a torch-backend option"),
+        ({"script": True}, "script=True is a torch-backend option"),
+        ({"script": False}, "script=False is a torch-backend option"),
+        ({"backend": "tensorrt"}, "unknown backend 'tensorrt'"),
+    ],
+)
+def test_onnxruntime_backend_contradictory_options(options, match):
+    model = effnet.create_model("efficientnet_b0", num_classes=10)
+    options = {"backend": "onnxruntime", **options}
+    with pytest.raises(ValueError, match=match):
+        optimize_for_inference(model, **options)
+
+
+def test_onnxruntime_backend_unsupported_models():
+    class Dict(nn.Module):
+        def forward(self, x):
+            return {"logits": x}
+
+    with pytest.raises(ValueError, match="returning a tensor or a list of tensors, got dict"):
+        optimize_for_inference(Dict(), torch.randn(1, 3, 8, 8), backend="onnxruntime")
+    with pytest.raises(ValueError, match="needs example_input for a Dict"):
+        optimize_for_inference(Dict(), backend="onnxruntime")
+
+    class Svd(nn.Module):  # no ONNX operator for an SVD
+        def forward(self, x):
+            return torch.linalg.svd(x)[1]
+
+    with pytest.raises(ValueError, match="cannot export Svd to ONNX") as info:
+        optimize_for_inference(Svd(), torch.randn(1, 3, 8, 8), backend="onnxruntime")
+    assert "\n" not in str(info.value)
+
+
+def test_onnxruntime_missing_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    model = effnet.create_model("efficientnet_b0", num_classes=10)
+    with pytest.raises(ImportError, match="pip install onnxruntime onnx onnxscript") as info:
+        optimize_for_inference(model, backend="onnxruntime")
+    assert "\n" not in str(info.value)

@@ -1,4 +1,5 @@
-"""Static int8 quantization (ONNX Runtime): quantized ops, agreement with float, bad input."""
+"""Static int8 quantization (ONNX Runtime): quantized ops, agreement with float, the int8
+kernels' arithmetic on a trained network, bad input."""
 
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from effnet.cli import main
 from effnet.deploy.quantize import calibration_inputs
 
 RES = 64
+RES_TRAINED = 32
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,85 @@ def test_int8_model_agrees_with_float(tmp_path: Path, folder: Path, model: torch
     assert clear.sum() >= 4
     agree = (got.argmax(1) == ref.argmax(1))[clear].mean()
     assert agree >= 0.8, agree
+
+
+def _train(folder: Path, steps: int = 60) -> torch.nn.Module:
+    """A small EfficientNet trained briefly (AdamW) on ``folder``'s bar images, then its BN
+    statistics recomputed over them: its weights and activations have a trained network's
+    spread (large, correlated values), which random initialisation does not have."""
+    torch.manual_seed(0)
+    net = effnet.create_model(effnet.compound("efficientnet_b0", -4), num_classes=3)
+    x, files, _ = calibration_inputs(net, folder, resolution=RES_TRAINED, max_images=None)
+    xs, ys = torch.from_numpy(x), torch.tensor([int(f.parent.name[-1]) for f in files])
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.05)
+    g = torch.Generator().manual_seed(0)
+    net.train()
+    for _ in range(steps):
+        i = torch.randint(0, len(xs), (16,), generator=g)
+        loss = torch.nn.functional.cross_entropy(net(xs[i]), ys[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for m in net.modules():  # exact running statistics (BN momentum 0.01 needs many steps)
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average
+    with torch.no_grad():
+        for i in range(0, len(xs), 16):
+            net(xs[i : i + 16])
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path, Path]:
+    """A briefly trained network, its training images' folder and a held-out folder."""
+    root = make_image_folder(
+        tmp_path_factory.mktemp("bars"), classes=3, train=32, val=16, size=RES_TRAINED
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is fastest, and immune to a busy box
+    try:
+        net = _train(root / "train")
+    finally:
+        torch.set_num_threads(threads)
+    return net, root / "train", root / "val"
+
+
+def _sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio of ``got`` against ``ref``, in dB."""
+    return float(10 * np.log10((ref**2).sum() / ((ref - got) ** 2).sum()))
+
+
+def _run(path: Path, x: np.ndarray, *, fused: bool) -> np.ndarray:
+    """``path`` run by ONNX Runtime: ``fused``, its int8 kernels (QDQ pairs fused into
+    QLinearConv etc.); else every optimisation off, so that each DequantizeLinear -> Conv runs
+    in float: the arithmetic the file specifies, with no int8 kernel involved."""
+    opts = ort.SessionOptions()
+    if not fused:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+def test_int8_kernels_keep_a_trained_networks_answers(
+    tmp_path: Path, trained: tuple[torch.nn.Module, Path, Path]
+) -> None:
+    """The default file gives float's logits on held-out images on this CPU, whatever its int8
+    dot product: on x86 without VNNI, 8-bit weights (``reduce_range=False``) saturate the int16
+    pair sums of ``VPMADDUBSW`` and fail both bounds (see :mod:`effnet.deploy.quantize`)."""
+    model, train, val = trained
+    calib, _, _ = calibration_inputs(model, train, resolution=RES_TRAINED, max_images=24)
+    held, _, _ = calibration_inputs(model, val, resolution=RES_TRAINED, max_images=None)
+    path = effnet.quantize(model, tmp_path / "q.onnx", calib)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(held)).numpy()
+    kernels, file_math = _run(path, held, fused=True), _run(path, held, fused=False)
+    assert not np.array_equal(kernels, file_math)  # the int8 kernels ran
+    kernel_db, float_db = _sqnr_db(file_math, kernels), _sqnr_db(ref, kernels)
+    # the int8 kernels compute what the file says (saturation breaks this first) ...
+    assert kernel_db >= 25.0, f"int8 kernels vs the file's arithmetic: SQNR {kernel_db:.1f} dB"
+    # ... and the file's logits are float's, up to 7-bit weight and 8-bit activation rounding
+    assert float_db >= 12.0, f"int8 vs float logits: SQNR {float_db:.1f} dB"
 
 
 def test_cli_int8(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

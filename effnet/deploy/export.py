@@ -7,6 +7,7 @@ TF "SAME" padding depends on the input size, so it is resolved to constants at t
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -45,6 +46,33 @@ def dynamic_shapes(
     return {"x": dims} if dims else None
 
 
+def onnx_program(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    dynamic_batch: bool = True,
+    dynamic_size: bool | None = None,
+    output_names: Sequence[str] = ("logits",),
+) -> torch.onnx.ONNXProgram:
+    """``model`` (already in eval mode) traced on ``x`` by the ``torch.export``-based ONNX
+    exporter (opset 18), input named ``x``; dynamic axes as :func:`dynamic_shapes` (``x`` should
+    have a batch of 2 or more: ``torch.export`` specialises a traced size of 1)."""
+    dims = dynamic_shapes(
+        model, batch=dynamic_batch, size=dynamic_size, traced_side=min(x.shape[-2:])
+    )
+    with torch.no_grad():
+        return torch.onnx.export(
+            model,
+            (x,),
+            dynamic_shapes=None if dims is None else (dims["x"],),  # by position: any arg name
+            input_names=["x"],
+            output_names=list(output_names),
+            opset_version=18,
+            dynamo=True,
+            verbose=False,
+        )
+
+
 def export_model(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -69,17 +97,7 @@ def export_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         if format == "onnx":
-            dims = dynamic_shapes(model, batch=dynamic_batch, size=dynamic_size, traced_side=side)
-            program = torch.onnx.export(
-                model,
-                (x,),
-                dynamic_shapes=dims,
-                input_names=["x"],
-                output_names=["logits"],
-                opset_version=18,
-                dynamo=True,
-                verbose=False,
-            )
+            program = onnx_program(model, x, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size)
             program.save(str(path))
         elif format == "torchscript":
             torch.jit.trace(model, x).save(str(path))

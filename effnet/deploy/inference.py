@@ -6,17 +6,26 @@ fuse_conv_bn_eval`). Folding removes one full read and write of every activation
 ``channels_last`` (NHWC) lets oneDNN / cuDNN run the depthwise convolutions of MBConv without
 layout conversions. Scripting and freezing the folded network (:func:`torch.jit.freeze`) then
 removes the Python cost of its ~250 module calls, which dominates at batch 1 on one CPU thread.
+
+``backend="onnxruntime"`` instead runs the folded network in an ONNX Runtime session on the CPU
+(:mod:`~effnet.deploy.onnxruntime_module`): a graph without Python, whose convolutions ONNX
+Runtime's optimisations fuse with what follows them where they can and run in its blocked
+channel layout (NCHWc).
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from effnet.deploy.export import example_input as default_input
+from effnet.deploy.onnxruntime_module import onnxruntime_module
 from effnet.models.blocks import Bottleneck, DepthwiseSeparable, MBConv
 from effnet.models.network import FeatureNetwork, Network
 
@@ -85,51 +94,91 @@ def _frozen_script(model: nn.Module, channels_last: bool) -> torch.jit.ScriptMod
         return torch.jit.freeze(scripted)
 
 
+Backend = Literal["torch", "onnxruntime"]
+
+
+def _check_close(ref: object, out: object) -> None:
+    """``out`` equals ``ref`` (a tensor, or a sequence of tensors) within 1e-4."""
+    pairs = list(zip(ref, out, strict=True)) if isinstance(ref, Sequence) else [(ref, out)]
+    for r, o in pairs:
+        if not torch.allclose(r, o, rtol=1e-4, atol=1e-4):
+            err = (r - o).abs().max().item()
+            raise RuntimeError(f"optimized model differs from eager by {err:.3g} (> 1e-4)")
+
+
 def optimize_for_inference(
     model: nn.Module,
     example_input: torch.Tensor | None = None,
     *,
     channels_last: bool = True,
-    script: bool = True,
+    script: bool | None = None,
     compile: bool = False,
+    backend: Backend = "torch",
 ) -> nn.Module:
     """An eval-only copy of ``model`` made fast for inference; ``model`` is left untouched.
 
-    Folds every BatchNorm into its convolution, optionally converts weights and inputs to
-    ``channels_last``, and scripts and freezes the result (or wraps it in
-    :func:`torch.compile`). Outputs equal the eager model's within float32 rounding (1e-4).
+    Folds every BatchNorm into its convolution, then (``backend="torch"``) optionally converts
+    weights and inputs to ``channels_last`` and scripts and freezes the result (or wraps it in
+    :func:`torch.compile`), or (``backend="onnxruntime"``) exports it to ONNX in memory and
+    returns a module running it in ONNX Runtime (CPU; torch tensors in and out). Outputs equal
+    the eager model's within float32 rounding (1e-4).
 
     Args:
         model: an effnet :class:`~effnet.models.network.Network` (or any module of conv -> BN runs).
         example_input: if given, the result is run on it once and checked against ``model``
-            (and, with ``compile=True``, this triggers the compilation).
+            (and, with ``compile=True``, this triggers the compilation). With
+            ``backend="onnxruntime"`` it also sets the traced input size (default: a
+            :class:`~effnet.models.network.Network`'s resolution).
         channels_last: use the NHWC memory format (faster on CPU with oneDNN and on GPU).
+            ``backend="torch"`` only: ONNX Runtime picks its own layout.
         script: return a frozen TorchScript module (``forward`` only; the fastest at small
-            batches on CPU); ``False``: the folded eager module (``forward_features`` etc.
-            kept, the input converted by a forward pre-hook). Ignored with ``compile``.
+            batches on CPU; the default); ``False``: the folded eager module
+            (``forward_features`` etc. kept, the input converted by a forward pre-hook).
+            Ignored with ``compile``. ``backend="torch"`` only.
         compile: wrap in :func:`torch.compile` with inductor's weight freezing (needs a C++
             compiler on CPU; the first call compiles, about a minute for B0 on 2 cores).
+            ``backend="torch"`` only.
+        backend: ``"torch"``, or ``"onnxruntime"``: a session with every graph optimisation,
+            ``torch.get_num_threads()`` intra-op threads (read when it is built), a dynamic
+            batch axis, and dynamic height and width unless the model uses TF "SAME" padding
+            (see :func:`~effnet.deploy.onnxruntime_module.onnxruntime_module`). Needs
+            ``pip install onnxruntime onnx onnxscript``.
+
+    Raises:
+        ValueError: an unknown ``backend``, ``script`` or ``compile`` with
+            ``backend="onnxruntime"``, or a model ONNX Runtime cannot take.
+        ImportError: ``backend="onnxruntime"`` without ONNX Runtime or the ONNX exporter.
+        RuntimeError: the result differs from ``model`` on ``example_input``.
     """
+    if backend not in ("torch", "onnxruntime"):
+        raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnxruntime'")
+    if backend == "onnxruntime" and (compile or script is not None):
+        option = "compile=True" if compile else f"script={script}"
+        raise ValueError(f"{option} is a torch-backend option; backend='onnxruntime' takes neither")
+    if backend == "onnxruntime" and example_input is None and not hasattr(model, "spec"):
+        raise ValueError(f"backend='onnxruntime' needs example_input for a {type(model).__name__}")
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
     fold_batchnorm(fast)
-    if channels_last:
-        fast = fast.to(memory_format=torch.channels_last)
-    if script and not compile:
-        fast = _frozen_script(fast, channels_last)
-    elif channels_last:
-        fast.register_forward_pre_hook(_to_channels_last)
-    if compile:
-        # freezing: weights become constants, so inductor pre-packs them for oneDNN / cuDNN
-        fast = torch.compile(fast, options={"freezing": True})
+    if backend == "onnxruntime":
+        example = default_input(fast) if example_input is None else example_input
+        fast = onnxruntime_module(fast.to("cpu", torch.float32), example)
+    else:
+        if channels_last:
+            fast = fast.to(memory_format=torch.channels_last)
+        if script is not False and not compile:
+            fast = _frozen_script(fast, channels_last)
+        elif channels_last:
+            fast.register_forward_pre_hook(_to_channels_last)
+        if compile:
+            # freezing: weights become constants, so inductor pre-packs them for oneDNN / cuDNN
+            fast = torch.compile(fast, options={"freezing": True})
     if example_input is not None:
         was_training = model.training
         model.eval()
         with torch.no_grad():
             ref, out = model(example_input), fast(example_input)
         model.train(was_training)
-        if not torch.allclose(ref, out, rtol=1e-4, atol=1e-4):
-            err = (ref - out).abs().max().item()
-            raise RuntimeError(f"optimized model differs from eager by {err:.3g} (> 1e-4)")
+        _check_close(ref, out)
     return fast

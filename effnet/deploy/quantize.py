@@ -7,6 +7,17 @@ documentation, "Quantize ONNX models"): QDQ format, per-channel signed int8 weig
 in unsigned int8 with ranges from MinMax calibration on a folder of images, preprocessed as the
 model's own eval transform (:func:`effnet.data.preprocess.create_transform`).
 
+Weights use 7 of their 8 bits by default (``reduce_range``). On x86-64 CPUs without VNNI (AVX2,
+and AVX-512 without VNNI), ONNX Runtime multiplies unsigned int8 activations by signed int8
+weights with ``VPMADDUBSW``, which adds each pair of products into a *saturating* int16: two
+large activations times two large weights of the same sign exceed 32767 and are clamped, and
+the errors compound through the network. With weights in [-64, 64] a pair cannot overflow
+(2 x 255 x 64 < 32768). The same documentation gives ``reduce_range`` (or unsigned int8
+weights, which run slower there) as the fix. An int8 file is built on one machine and run on
+others, so the default keeps its answers on every x86 CPU; ``reduce_range=False`` gives 8-bit
+weights, a little more precise, for files that will only run where the int8 dot product does
+not saturate (VNNI's ``VPDPBUSD``, ARM's ``SDOT``/``UDOT``).
+
 ``onnxruntime`` is an optional dependency: it is imported when a function here is called.
 """
 
@@ -116,6 +127,7 @@ def quantize(
     resolution: int | None = None,
     max_images: int | None = DEFAULT_MAX_IMAGES,
     per_channel: bool = True,
+    reduce_range: bool = True,
     exclude: Sequence[str] = (),
 ) -> Path:
     """Write ``model`` to ``path`` as a statically quantized int8 ONNX model; returns the path.
@@ -124,7 +136,10 @@ def quantize(
     used, unreadable files skipped) preprocessed with ``model``'s eval transform at
     ``resolution`` (default: the model's), or an array of inputs already preprocessed
     (N, C, H, W). The graph has a dynamic batch axis and the fixed input size.
-    ``exclude`` names ONNX nodes to keep in float.
+    ``exclude`` names ONNX nodes to keep in float. ``reduce_range`` (default) quantizes weights
+    to 7 bits, so that x86 CPUs without VNNI, whose int8 kernels saturate int16 sums of
+    8-bit products, compute what the file says (see the module docstring); ``False`` only for
+    files that will run on CPUs with VNNI or on ARM.
 
     Raises:
         ValueError: the folder is missing or empty, holds no image, or none is readable.
@@ -164,6 +179,7 @@ def quantize(
             _reader(inputs, "x"),
             quant_format=QuantFormat.QDQ,
             per_channel=per_channel,
+            reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
