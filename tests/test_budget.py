@@ -23,6 +23,7 @@ def test_max_macs_is_met_and_tight() -> None:
     assert spec_cost(r.spec) == (m.params, m.macs)
 
 
+@pytest.mark.slow
 def test_max_params_and_exported_fit_budget() -> None:
     spec = effnet.fit_budget("mobilenet_v2", max_params=3e6)
     assert isinstance(spec, effnet.NetworkSpec)
@@ -33,6 +34,7 @@ def test_max_params_and_exported_fit_budget() -> None:
     assert spec_cost(effnet.compound("mobilenet_v2", phi + 1 / 32))[0] > 3e6
 
 
+@pytest.mark.slow
 def test_two_limits_take_the_tighter() -> None:
     only_params = solve_budget("efficientnet_b0", max_params=4e6).measurement
     both = solve_budget("efficientnet_b0", max_params=4e6, max_macs=50e6).measurement

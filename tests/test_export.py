@@ -11,6 +11,7 @@ import effnet
 from effnet.deploy.export import export_model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("padding", ["symmetric", "same"])
 def test_onnx_matches_eager(tmp_path: Path, padding: str) -> None:
     model = effnet.create_model("efficientnet_b0", num_classes=10, padding=padding).eval()
@@ -26,6 +27,7 @@ def test_onnx_matches_eager(tmp_path: Path, padding: str) -> None:
             assert (got - model(x)).abs().max().item() <= 1e-4
 
 
+@pytest.mark.slow
 def test_torch_export_round_trips(tmp_path: Path) -> None:
     model = effnet.create_model("mobilenet_v2", num_classes=5).eval()
     path = export_model(model, tmp_path / "m.pt2", format="exported", resolution=48)

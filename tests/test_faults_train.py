@@ -85,6 +85,7 @@ while True:  # rewrite last.ckpt as fast as possible, each with its own step
 """
 
 
+@pytest.mark.slow
 def test_kill_9_while_writing_a_real_checkpoint_leaves_a_loadable_one(folder, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(

@@ -113,6 +113,7 @@ def test_unscriptable_model_is_one_clear_error():
 
 
 # ----------------------------------------------------------------- backend="onnxruntime"
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_lite0"])
 def test_onnxruntime_backend_matches_eager(name):
     torch.manual_seed(0)
@@ -141,6 +142,7 @@ def test_onnxruntime_backend_matches_eager(name):
         assert_equal_outputs(fast(x.double()), model(x))
 
 
+@pytest.mark.slow
 def test_onnxruntime_backend_features_only():
     small = effnet.compound("efficientnet_b0", -4)  # fewer blocks: a quicker export
     model = effnet.create_model(small, features_only=True).eval()

@@ -96,6 +96,7 @@ def test_forward_backward_every_parameter_gets_a_gradient(name: str) -> None:
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_largest_variant_builds_and_runs() -> None:
     model = effnet.create_model("efficientnet_l2", num_classes=3).eval()
     with torch.no_grad():

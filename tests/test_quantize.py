@@ -34,6 +34,7 @@ def model() -> torch.nn.Module:
     return net
 
 
+@pytest.mark.slow
 def test_int8_model_agrees_with_float(tmp_path: Path, folder: Path, model: torch.nn.Module) -> None:
     with pytest.warns(UserWarning, match="skipped 1 unreadable"):
         path = effnet.quantize(model, tmp_path / "q.onnx", folder, resolution=RES)
@@ -112,6 +113,7 @@ def _run(path: Path, x: np.ndarray, *, fused: bool) -> np.ndarray:
     return session.run(None, {"x": x})[0]
 
 
+@pytest.mark.slow
 def test_int8_kernels_keep_a_trained_networks_answers(
     tmp_path: Path, trained: tuple[torch.nn.Module, Path, Path]
 ) -> None:
@@ -133,6 +135,7 @@ def test_int8_kernels_keep_a_trained_networks_answers(
     assert float_db >= 12.0, f"int8 vs float logits: SQNR {float_db:.1f} dB"
 
 
+@pytest.mark.slow
 def test_cli_int8(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.onnx"
     args = ["export", "--model", "efficientnet_lite0", "--num-classes", "10"]

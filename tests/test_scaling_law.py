@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from effnet.models.plan import plan_network
 from effnet.scaling.law import family, format_table, official_variants
 
 
+@pytest.mark.slow
 def test_two_to_the_phi_law_for_b0(tmp_path) -> None:
     rows = family("efficientnet_b0", range(8), alpha=1.2, beta=1.1, gamma=1.15)
     law2 = [r.law_2 for r in rows]

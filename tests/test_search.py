@@ -107,6 +107,7 @@ def test_macs_check_rejects_off_target_candidates(tmp_path: Path) -> None:
     assert len(rows) == sum(r["status"] == "ok" for r in every)
 
 
+@pytest.mark.slow
 def test_parallel_workers_and_merge(tmp_path: Path) -> None:
     cands = search.select(search.grid(0.1, 0.1), 6)
     for i in range(2):
@@ -148,6 +149,7 @@ def slow(spec, data, epochs, seed, out):
 """
 
 
+@pytest.mark.slow
 def test_search_killed_with_sigkill_resumes(tmp_path: Path) -> None:
     (tmp_path / "slowmod.py").write_text(SLOW_EVALUATOR)
     out = tmp_path / "run"

@@ -43,6 +43,7 @@ def test_crash_mid_write_keeps_previous(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temp file left
 
 
+@pytest.mark.slow
 def test_kill_9_during_writes_leaves_loadable_checkpoint(tmp_path):
     path = tmp_path / "last.ckpt"
     save_checkpoint(_state(0), path)
