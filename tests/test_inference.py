@@ -198,3 +198,14 @@ def test_onnxruntime_missing_is_one_clear_error(monkeypatch):
     with pytest.raises(ImportError, match="pip install onnxruntime onnx onnxscript") as info:
         optimize_for_inference(model, backend="onnxruntime")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_onnxruntime_backend_wrong_input_is_one_line():
+    small = effnet.compound("efficientnet_b0", -4)
+    model = effnet.create_model(small, num_classes=3, padding="same").eval()
+    fast = optimize_for_inference(model, torch.randn(1, 3, 64, 64), backend="onnxruntime")
+    for bad in (torch.randn(1, 4, 64, 64), torch.randn(3, 64, 64), torch.randn(1, 3, 48, 64)):
+        with pytest.raises(ValueError, match=r"expected an input of shape \(\*, 3, 64, 64\)"):
+            fast(bad)
+    assert fast(torch.randn(5, 3, 64, 64)).shape == (5, 3)  # any batch

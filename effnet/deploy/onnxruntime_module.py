@@ -50,13 +50,27 @@ class OnnxRuntimeModule(nn.Module):
         self.session = session
         self.as_list = as_list
         self.input_name = session.get_inputs()[0].name
+        #: the input's axes: an int where the graph fixes it, a name where it is dynamic
+        self.input_shape = tuple(session.get_inputs()[0].shape)
         self.train(False)
 
     def train(self, mode: bool = True) -> OnnxRuntimeModule:
         """Eval only: ONNX Runtime runs the frozen inference graph, so ``mode`` is ignored."""
         return super().train(False)
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a one-line ``ValueError`` for an input the graph cannot take."""
+        fits = x.dim() == len(self.input_shape) and all(
+            not isinstance(want, int) or got == want for got, want in zip(x.shape, self.input_shape)
+        )
+        if not fits:
+            expected = ", ".join(str(d) if isinstance(d, int) else "*" for d in self.input_shape)
+            raise ValueError(
+                f"expected an input of shape ({expected}) (* any size), got {tuple(x.shape)}"
+            )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        self.check_input(x)
         feed = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         outs = [torch.from_numpy(o) for o in self.session.run(None, {self.input_name: feed})]
         if x.device.type != "cpu":
