@@ -93,3 +93,10 @@ def test_export_takes_the_architecture_from_the_weights(tmp_path: Path, capsys) 
         main(["export", "--format", "onnx", "--out", str(tmp_path / "x.onnx")])
     assert exit_info.value.code == 2
     assert "--model is required unless --weights" in capsys.readouterr().err
+
+
+def test_version_is_the_packages(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"effnet {effnet.__version__}"

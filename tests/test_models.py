@@ -213,3 +213,35 @@ def test_in_chans() -> None:
 def test_unknown_model_suggests_close_names() -> None:
     with pytest.raises(ValueError, match="did you mean efficientnet_b0"):
         effnet.create_model("efficientnet-b0")
+
+
+def test_list_models_takes_timm_wildcards() -> None:
+    assert effnet.list_models("*lite*") == [f"efficientnet_lite{i}" for i in range(5)]
+    assert effnet.list_models(["mobilenet*", "resnet50"]) == [
+        "mobilenet_v1",
+        "mobilenet_v2",
+        "resnet50",
+    ]
+    assert effnet.list_models("nothing*") == []
+    assert effnet.list_models() == effnet.list_models("")
+
+
+def test_get_classifier_and_grad_checkpointing_as_timm() -> None:
+    torch.manual_seed(0)
+    tiny = effnet.compound("efficientnet_b0", -8).replace(resolution=32)
+    model = effnet.create_model(tiny, num_classes=3, drop_rate=0.0, drop_path_rate=0.0)
+    assert model.get_classifier() is model.classifier and model.get_classifier().out_features == 3
+    x = torch.randn(2, 3, 32, 32)
+    plain = model(x).sum()
+    plain.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    keys = list(model.state_dict())
+    model.set_grad_checkpointing(True)
+    assert model.memory_efficient and list(model.state_dict()) == keys
+    model.zero_grad()
+    model(x).sum().backward()
+    for before, p in zip(grads, model.parameters()):
+        torch.testing.assert_close(p.grad, before, atol=1e-5, rtol=1e-4)
+    model.set_grad_checkpointing(False)
+    assert not model.memory_efficient
+    assert all(type(stage) is nn.Sequential for stage in model.blocks)

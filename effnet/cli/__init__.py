@@ -43,10 +43,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _version() -> str:
+    """The installed package's version, read without importing torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("effnet")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="effnet",
         description="EfficientNet and compound scaling (Tan & Le, ICML 2019).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"effnet {_version()}", help="print the version"
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True

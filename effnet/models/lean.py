@@ -72,21 +72,24 @@ class CheckpointSequential(nn.Sequential):
         return x
 
 
-def make_memory_efficient(model: nn.Module) -> nn.Module:
-    """Switch an effnet ``Network`` to lean training in place (and return it).
+def make_memory_efficient(model: nn.Module, enable: bool = True) -> nn.Module:
+    """Switch an effnet ``Network`` to lean training in place (and return it); ``enable=False``
+    switches back.
 
-    Every stage in ``model.blocks`` becomes a :class:`CheckpointSequential` holding the same
-    block modules, so parameters, buffers and ``state_dict`` keys are unchanged.
+    Every stage in ``model.blocks`` becomes a :class:`CheckpointSequential` (or a plain
+    ``nn.Sequential``) holding the same block modules, so parameters, buffers and
+    ``state_dict`` keys are unchanged.
     """
     stages = getattr(model, "blocks", None)
     if not isinstance(stages, nn.Sequential):
         raise TypeError(
             f"expected a model with a `blocks` nn.Sequential, got {type(model).__name__}"
         )
+    kind = CheckpointSequential if enable else nn.Sequential
     for name, stage in list(stages.named_children()):
-        if isinstance(stage, nn.Sequential) and not isinstance(stage, CheckpointSequential):
-            lean = CheckpointSequential(*stage)
-            lean.train(stage.training)
-            stages._modules[name] = lean
-    model.memory_efficient = True
+        if isinstance(stage, nn.Sequential) and type(stage) is not kind:
+            swapped = kind(*stage)
+            swapped.train(stage.training)
+            stages._modules[name] = swapped
+    model.memory_efficient = enable
     return model

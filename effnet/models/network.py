@@ -186,6 +186,15 @@ class Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def get_classifier(self) -> nn.Module:
+        """The classifier (``nn.Identity`` when ``num_classes`` is 0), as timm's models give."""
+        return self.classifier
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Lean training on or off (per-block activation checkpointing, see
+        :mod:`effnet.models.lean`; same outputs, gradients and ``state_dict`` keys)."""
+        make_memory_efficient(self, enable)
+
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a freshly initialised one for ``num_classes`` outputs
         (the data config keeps its preprocessing and forgets the class names)."""

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import fnmatch
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from effnet.models import zoo
@@ -20,9 +21,15 @@ _REGISTRY: dict[str, Callable[[], NetworkSpec]] = {
 }
 
 
-def list_models() -> list[str]:
-    """Names accepted by :func:`effnet.create_model`."""
-    return sorted(_REGISTRY)
+def list_models(filter: str | Sequence[str] = "") -> list[str]:
+    """Names accepted by :func:`effnet.create_model`, those matching ``filter`` (a shell-style
+    wildcard such as ``"*lite*"``, or several of them) when it is given, as timm's
+    ``list_models``."""
+    patterns = [filter] if isinstance(filter, str) else list(filter)
+    names = sorted(_REGISTRY)
+    if not any(patterns):
+        return names
+    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns if p)]
 
 
 def get_spec(name: str | NetworkSpec) -> NetworkSpec:
