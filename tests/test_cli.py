@@ -92,7 +92,12 @@ def test_export_takes_the_architecture_from_the_weights(tmp_path: Path, capsys) 
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "--format", "onnx", "--out", str(tmp_path / "x.onnx")])
     assert exit_info.value.code == 2
-    assert "--model is required unless --weights" in capsys.readouterr().err
+    assert "give --model NAME, --weights FILE" in capsys.readouterr().err
+    for flag, value in (("--num-classes", "7"), ("--padding", "same")):
+        with pytest.raises(SystemExit) as exit_info:  # the file fixes it: refused, not ignored
+            main(["export", "--weights", str(weights), flag, value, "--out", str(out)])
+        assert exit_info.value.code == 2
+        assert f"{flag} {value}: the weights fix it" in capsys.readouterr().err
 
 
 def test_version_is_the_packages(capsys) -> None:

@@ -111,7 +111,7 @@ def test_finetune_frozen_backbone_new_head(trained, tmp_path):
         main(
             [
                 "finetune",
-                "--from",
+                "--weights",
                 str(out / "best.safetensors"),
                 "--data",
                 str(data2),
@@ -292,8 +292,8 @@ def test_resume_takes_the_same_command_line_extends_and_refuses_other_settings(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["finetune", "--from", "w.safetensors", "--freeze-backbone"],
-        ["finetune", "--from", "w.safetensors", "--resolution", "32", "--lr", "0.01"],
+        ["finetune", "--weights", "w.safetensors", "--freeze-backbone"],
+        ["finetune", "--weights", "w.safetensors", "--resolution", "32", "--lr", "0.01"],
         ["train", "--model", "efficientnet_b0", "--batch-size", "16"],  # the paper recipe
         ["train", "--phi", "-6", "--recipe", "small", "--seed", "3"],
     ],

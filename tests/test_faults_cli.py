@@ -167,11 +167,11 @@ BAD = {
     "train data empty": ["train", "--data", "D", "--out", "OUT"],
     "train resume without out": ["train", "--resume"],
     "train resume nothing": ["train", "--resume", "--out", "D"],
-    "train init missing": ["train", "--init-from", "M", "--out", "OUT"],
+    "train init missing": ["train", "--weights", "M", "--out", "OUT"],
     # finetune
-    "finetune from missing": ["finetune", "--from", "M", "--out", "OUT"],
-    "finetune batch -1": ["finetune", "--from", "W", "--batch-size", "-1"],
-    "finetune lr scale -1": ["finetune", "--from", "W", "--backbone-lr-scale", "-1"],
+    "finetune from missing": ["finetune", "--weights", "M", "--out", "OUT"],
+    "finetune batch -1": ["finetune", "--weights", "W", "--batch-size", "-1"],
+    "finetune lr scale -1": ["finetune", "--weights", "W", "--backbone-lr-scale", "-1"],
     # eval
     "eval batch 0": ["eval", "--weights", "W", "--data", "DATA", "--batch-size", "0"],
     "eval weights missing": ["eval", "--weights", "M", "--data", "DATA"],
@@ -182,7 +182,7 @@ BAD = {
     # predict
     "predict topk 0": ["predict", "I", "--weights", "W", "--topk", "0"],
     "predict image missing": ["predict", "M", "--weights", "W"],
-    "predict image is a folder": ["predict", "D", "--weights", "W"],
+    "predict folder without images": ["predict", "D", "--weights", "W"],
     "predict image not an image": ["predict", "T", "--weights", "W"],
     "predict weights missing": ["predict", "I", "--weights", "M"],
     "predict resolution -3": ["predict", "I", "--weights", "W", "--resolution", "-3"],

@@ -244,7 +244,7 @@ def test_malicious_last_ckpt_is_refused_without_running(folder, tmp_path, capsys
     out.mkdir()
     marker = tmp_path / "code-was-run"
     torch.save({"format": 1, "config": Evil(str(marker))}, out / "last.ckpt")
-    extra = ["--from", str(out / "none.safetensors")] if verb == "finetune" else []
+    extra = ["--weights", str(out / "none.safetensors")] if verb == "finetune" else []
     code, err = run_cli(capsys, verb, *extra, "--resume", "--out", str(out), "--data", str(folder))
     assert code == 2 and "Traceback" not in err
     lines = error_lines(err)

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 VERBS: tuple[str, ...] = (
+    "list",
     "profile",
     "export",
     "cam",
@@ -36,8 +37,19 @@ class UserError(Exception):
     """An error caused by the user's input; printed without a traceback."""
 
 
+#: Verbs whose module is not named after them (``list`` is a builtin).
+_MODULES = {"list": "listing"}
+
+
 class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line (no usage block); sub-parsers too."""
+    """An ``ArgumentParser`` whose errors are one line (no usage block) pointing at its own
+    help, and whose help shows the defaults; sub-parsers too."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from effnet.cli.options import HelpFormatter
+
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -64,13 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
     for verb in VERBS:
-        importlib.import_module(f"effnet.cli.{verb}").add_parser(sub)
+        importlib.import_module(f"effnet.cli.{_MODULES.get(verb, verb)}").add_parser(sub)
+    for verb_parser in sub.choices.values():
+        verb_parser.set_defaults(verb_parser=verb_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # refused by the verb's parser, so the message points at the verb's help
+        args.verb_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

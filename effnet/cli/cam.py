@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from effnet.cli import validate
+from effnet.cli.options import add_inputs, add_weights_options, inputs, pretrained_label
 from effnet.cli.validate import resolution
-from effnet.cli.weights_options import add_weights_options
 from effnet.types import CamMethod, choices
 
 
@@ -27,18 +27,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="TEXT",
         help="column title per --weights, then --pretrained (default: model name and folder)",
     )
-    p.add_argument(
-        "--image",
-        nargs="+",
-        action="extend",
-        required=True,
-        metavar="IMG",
-        help="image files, any size and aspect ratio",
+    add_inputs(
+        p,
+        "images",
+        flag="--image",
+        metavar="IMAGE",
+        help="image files, any size and aspect ratio (also as --image)",
+        many=True,
     )
     p.add_argument("--out", required=True, metavar="FILE.png", help="output PNG")
-    p.add_argument(
-        "--method", choices=choices(CamMethod), default="cam", help="cam (default) or gradcam"
-    )
+    p.add_argument("--method", choices=choices(CamMethod), default="cam", help="cam or gradcam")
     p.add_argument(
         "--target",
         metavar="CLASS",
@@ -80,18 +78,21 @@ def run(args: argparse.Namespace) -> int:
     from effnet.data.image import load_image
     from effnet.weights.loading import load_for_eval
 
-    sources: list[str | None] = [*(args.weights or []), *([None] if args.pretrained else [])]
+    images_in = inputs(args, "images", flag="--image")
+    tagged = args.model is not None and "." in args.model
+    published = bool(args.pretrained) or (tagged and not args.weights)
+    sources: list[str | None] = [*(args.weights or []), *([None] if published else [])]
     if not sources:
-        raise UserError("give --weights FILE (repeatable) and/or --pretrained torchvision|timm")
+        raise UserError("give --weights FILE (repeatable) and/or --pretrained [LIB[.TAG]]")
     if args.label and len(args.label) != len(sources):
         raise UserError(f"got {len(args.label)} --label for {len(sources)} models")
     if args.resolution is not None and args.resolution < 8:
         raise UserError(f"--resolution must be at least 8, got {args.resolution}")
-    for path in (*(args.weights or []), *args.image):
+    for path in (*(args.weights or []), *images_in):
         if not Path(path).is_file():
             raise FileNotFoundError(f"not found: {path}")
     try:
-        images = [load_image(path) for path in args.image]
+        images = [load_image(path) for path in images_in]
     except OSError as exc:
         raise UserError(f"cannot read image: {exc}") from None
     columns = []
@@ -102,18 +103,20 @@ def run(args: argparse.Namespace) -> int:
             source=args.source,
             resolution=args.resolution,
             crop=args.eval_crop,
-            pretrained=None if weights else args.pretrained,
+            pretrained=None if weights else (args.pretrained or True),
         )
         target = _target(args.target, names, model.num_classes)
         cams = image_cams(
             model, images, method=args.method, target=target, resolution=res, crop=crop
         )
-        where = (Path(weights).parent.name or Path(weights).stem) if weights else args.pretrained
+        where = (
+            (Path(weights).parent.name or Path(weights).stem) if weights else pretrained_label(args)
+        )
         label = args.label[k] if args.label else f"{model.spec.name} {res}px\n({where})"
         columns.append(CamColumn(label, cams, names))
-    out = plot_cam_grid(images, columns, args.out, image_labels=[Path(p).name for p in args.image])
+    out = plot_cam_grid(images, columns, args.out, image_labels=[Path(p).name for p in images_in])
     for column in columns:
-        for path, cam in zip(args.image, column.cams):
+        for path, cam in zip(images_in, column.cams):
             print(
                 f"{column.label.splitlines()[0]}: {Path(path).name}: {column.name(cam.predicted)} "
                 f"{cam.probability:.1%}, map peak at (x, y) = {cam.peak()}"

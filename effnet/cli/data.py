@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from effnet.cli.options import add_inputs, inputs
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,7 +18,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "print the classes, the images per split and per class, and the files that would be "
         "skipped, with the reason. --verify decodes every image, in parallel processes.",
     )
-    p.add_argument("dir", metavar="DIR", help="'demo', a dataset folder, or CIFAR files")
+    add_inputs(
+        p,
+        "dir",
+        flag="--data",
+        metavar="DIR",
+        help="'demo', a dataset folder, or CIFAR files (also as --data)",
+        many=False,
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--verify", action="store_true", help="decode every image (slower)")
     p.set_defaults(run=run)
@@ -25,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from effnet.data.describe import describe_data
 
-    info = describe_data(args.dir, verify=args.verify)
+    info = describe_data(inputs(args, "dir", flag="--data"), verify=args.verify)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -6,8 +6,7 @@ import argparse
 import json
 
 from effnet.cli import validate
-from effnet.cli.weights_options import add_weights_options, weights_label
-from effnet.types import AmpMode, DeviceName, choices
+from effnet.cli.options import add_runtime_options, add_weights_options, amp_mode, weights_label
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help=validate.EVAL_CROP_HELP,
     )
-    p.add_argument("--batch-size", type=validate.positive_int, default=64)
-    p.add_argument("--workers", type=validate.nonnegative_int, default=1)
-    p.add_argument("--device", choices=choices(DeviceName), default=None)
-    p.add_argument("--amp", nargs="?", const="bf16", choices=choices(AmpMode), default=None)
+    add_runtime_options(p, batch_size=64)
     p.add_argument("--per-class", action="store_true", help="also accuracy per class")
     p.add_argument("--strict", action="store_true", help="unreadable images are an error")
     p.add_argument("--json", action="store_true", help='print {"top1": .., "top5": .., "n": ..}')
@@ -51,11 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from effnet.data.preprocess import create_transform
     from effnet.train.distributed import DistInfo, pick_device
     from effnet.train.evaluate import amp_dtype, evaluate
-    from effnet.train.loaders import eval_loader
+    from effnet.train.loaders import default_workers, eval_loader
     from effnet.weights.loading import load_for_eval
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     model, classes, res, crop = load_for_eval(
         args.weights,
         model=args.model,
@@ -71,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     info = DistInfo(device=device)
     model.to(device)
-    amp = amp_dtype(args.amp, device)
-    loader = eval_loader(dataset, batch_size=args.batch_size, info=info, workers=args.workers)
+    amp = amp_dtype(amp_mode(args.amp, args.device), device)
+    workers = default_workers(device) if args.workers is None else args.workers
+    loader = eval_loader(dataset, batch_size=args.batch_size, info=info, workers=workers)
     result = evaluate(
         model,
         loader,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.options import add_weights_options
 from effnet.cli.validate import nonnegative_int, positive_int, resolution
 from effnet.types import ExportFormat, Padding, choices
 
@@ -16,19 +17,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="export a model to ONNX, TorchScript or torch.export",
         description="Export a model and check the exported outputs against the eager model.",
     )
-    p.add_argument(
-        "--model",
-        default=None,
-        help="registered model name (optional with --weights: the file names its architecture)",
+    add_weights_options(
+        p,
+        model_help="registered model name (effnet list); optional with effnet --weights (the "
+        "file names its architecture); NAME.TAG names published weights; without weights: "
+        "random initialisation",
     )
-    p.add_argument("--weights", default=None, help="effnet .safetensors weights")
-    p.add_argument("--format", choices=choices(ExportFormat), default="onnx")
+    p.add_argument(
+        "--format",
+        choices=choices(ExportFormat),
+        default="onnx",
+        help="onnx (opset 18, dynamic batch), torchscript (scripted) or exported "
+        "(torch.export .pt2)",
+    )
     p.add_argument("--out", required=True, help="output file")
     p.add_argument(
         "--resolution", type=resolution, default=None, help="input size (default: model's)"
     )
-    p.add_argument("--padding", choices=choices(Padding), default="symmetric")
-    p.add_argument("--num-classes", type=nonnegative_int, default=1000)
+    p.add_argument(
+        "--padding",
+        choices=choices(Padding),
+        default=None,
+        help="without weights only (weights fix it): symmetric (default) or TF 'same'",
+    )
+    p.add_argument(
+        "--num-classes",
+        type=nonnegative_int,
+        default=None,
+        help="without weights only (weights fix it): classifier outputs (default: 1000)",
+    )
     p.add_argument(
         "--int8",
         action="store_true",
@@ -44,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-images",
         type=positive_int,
         default=256,
-        help="calibration images used at most, spread over the folder (default: 256)",
+        help="calibration images used at most, spread over the folder",
     )
     p.set_defaults(run=run, parser=p)
 
@@ -52,7 +69,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from effnet import create_model
     from effnet.deploy.export import example_input, export_model
 
     if args.int8 and args.format != "onnx":
@@ -63,12 +79,7 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--calibration is only used with --int8")
     if args.resolution is not None and args.resolution < 8:
         raise ValueError(f"--resolution must be at least 8, got {args.resolution}")
-    if args.model is None and not args.weights:
-        args.parser.error("--model is required unless --weights names the architecture")
-    if args.weights:
-        model = create_model(args.model, weights=args.weights)  # type: ignore[arg-type]
-    else:
-        model = create_model(args.model, num_classes=args.num_classes, padding=args.padding)
+    model = _model(args)
     model.eval()
     if args.int8:
         return _run_int8(model, args)
@@ -80,6 +91,30 @@ def run(args: argparse.Namespace) -> int:
     diff = (got - expected).abs().max().item()
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); max |exported - eager| = {diff:.2e}")
     return 0
+
+
+def _model(args: argparse.Namespace):  # noqa: ANN202 - a Network
+    """The model the weight options name; flags the weights would override are refused."""
+    from effnet.weights.create import create_model
+    from effnet.weights.loading import load_model
+
+    tagged = args.model is not None and "." in args.model
+    if args.weights or args.pretrained or tagged:
+        for flag, value in (("--num-classes", args.num_classes), ("--padding", args.padding)):
+            if value is not None:
+                args.parser.error(f"{flag} {value}: the weights fix it; leave {flag} out")
+        return load_model(
+            args.weights, model=args.model, source=args.source, pretrained=args.pretrained
+        )[0]
+    if args.model is None:
+        args.parser.error("give --model NAME, --weights FILE or --pretrained with --model")
+    if args.source != "effnet":
+        args.parser.error("--source names the layout of --weights: give --weights too")
+    return create_model(
+        args.model,
+        num_classes=1000 if args.num_classes is None else args.num_classes,
+        padding=args.padding or "symmetric",
+    )
 
 
 def _run_exported(path, fmt: str, x):  # noqa: ANN001, ANN202 - small local helper

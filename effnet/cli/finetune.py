@@ -1,11 +1,11 @@
 """``effnet finetune``: transfer pretrained weights to a new dataset (paper §5.2, Table 5).
 
-Loads weights from any source :func:`effnet.load_pretrained` accepts (``--from FILE
---source S``) or the ImageNet weights torchvision or timm publish (``--pretrained
-torchvision|timm --model NAME``, from that library's download cache), replaces the classifier
+Loads weights from any source :func:`effnet.load_pretrained` accepts (``--weights FILE
+--source S``) or published ImageNet weights (``--pretrained [LIB[.TAG]] --model NAME``, from
+the library's download cache), replaces the classifier
 for the new class count, and trains with the backbone at a tenth of the head's LR (or frozen,
-``--freeze-backbone``). Uses the ``small`` preset at the weights' own resolution and eval crop
-by default (stored with effnet weights; published with torchvision's and timm's).
+``--freeze-backbone``). Uses the ``finetune`` preset at the weights' own resolution and eval
+crop by default (stored with effnet weights; published with torchvision's and timm's).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effnet.cli.train import add_train_args, config_from_args
-from effnet.cli.weights_options import PRETRAINED_HELP
-from effnet.types import PublishedHub, Source, choices
+from effnet.cli.train import add_train_args, config_from_args, init_weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,49 +23,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Fine-tune: new head for the data's classes, backbone at 0.1x LR "
         "(--backbone-lr-scale) or frozen (--freeze-backbone).",
     )
-    init = p.add_mutually_exclusive_group(required=True)
-    init.add_argument(
-        "--from",
-        dest="init_from",
-        metavar="PATH",
-        help="pretrained weights (.safetensors from effnet, or a torchvision/timm "
-        "state dict with --source and --model)",
-    )
-    init.add_argument(
-        "--pretrained", choices=choices(PublishedHub), default=None, help=PRETRAINED_HELP
-    )
-    p.add_argument(
-        "--source",
-        choices=choices(Source),
-        default=None,
-        help="layout of --from weights (default effnet)",
-    )
     p.add_argument("--freeze-backbone", action="store_true", help="train the new head only")
     p.add_argument(
         "--backbone-lr-scale",
         type=float,
         default=None,
-        help="backbone LR relative to the head (default 0.1)",
+        help="backbone LR relative to the head (default: the recipe's, 0.1)",
     )
     add_train_args(p, finetune=True)
     p.set_defaults(run=run)
-
-
-def _init_weights(args: argparse.Namespace) -> None:
-    """``--pretrained``: the library's file (from its cache, fetched if missing) as ``--from``
-    in its layout."""
-    from effnet.cli import UserError
-    from effnet.weights.fetch import published_file
-
-    if args.pretrained is None:
-        args.source = args.source or "effnet"
-        return
-    if args.source is not None:
-        raise UserError("--pretrained sets the layout itself; leave out --source")
-    if args.model is None or args.model.endswith(".json"):
-        raise UserError(f"--pretrained {args.pretrained} needs --model NAME (a registered name)")
-    path, layout = published_file(args.model, args.pretrained)
-    args.init_from, args.source = str(path), layout
 
 
 def _published_geometry(config: Any, args: argparse.Namespace) -> Any:
@@ -89,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from effnet.cli import UserError
     from effnet.train.loop import train
 
-    _init_weights(args)
+    if args.weights is None and not args.pretrained and not args.resume:
+        raise UserError("give --weights FILE or --pretrained [LIB[.TAG]] (with --model NAME)")
+    init_weights(args)
     config = _published_geometry(config_from_args(args, finetune=True), args)
     if args.backbone_lr_scale is not None:
         if args.backbone_lr_scale < 0:

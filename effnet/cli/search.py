@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.options import RawDescriptionHelpFormatter, deprecated
 from effnet.cli.validate import (
     nonnegative_float,
     phi,
@@ -36,7 +37,7 @@ def _floats(text: str) -> list[float]:
 EPILOG = """\
 examples:
   effnet search --base efficientnet_b0 --base-phi -4 --resolution 64 --data demo \\
-      --out runs/search --grid-step 0.1 --epochs 2 --max-candidates 6 --workers 2
+      --out runs/search --grid-step 0.1 --epochs 2 --max-candidates 6 --jobs 2
   effnet search ... --resume                   # continue a killed search
   effnet search --sweep depth,width,resolution,compound --base efficientnet_b0 \\
       --base-phi -4 --resolution 64 --data demo --out runs/sweep --epochs 2
@@ -58,9 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "check its multiply-adds, train it briefly, and rank by minival top-1. Results stream "
         "to OUT/results.jsonl; OUT/best.json holds the winner; OUT/search.png plots them.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
     )
-    p.add_argument("--base", default="efficientnet_b0", help="base model (default B0)")
+    p.add_argument("--base", default="efficientnet_b0", help="base model")
     p.add_argument(
         "--base-phi",
         type=phi,
@@ -75,25 +76,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default=None, help="'demo' or a dataset folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--grid-step", type=positive_float, default=0.05, help="grid spacing (0.05)")
+    p.add_argument("--grid-step", type=positive_float, default=0.05, help="grid spacing")
     p.add_argument(
         "--tolerance",
         type=nonnegative_float,
         default=0.1,
-        help="keep |alpha*beta^2*gamma^2 - 2| <= this (0.1)",
+        help="keep |alpha*beta^2*gamma^2 - 2| <= this",
     )
     p.add_argument(
         "--macs-tolerance",
         type=nonnegative_float,
         default=0.25,
         help="reject candidates whose measured MACs are off 2x base by more than "
-        "this fraction (0.25; rounding of small models moves them)",
+        "this fraction (rounding of small models moves them)",
     )
+    p.add_argument("--epochs", type=positive_int, default=3, help="training epochs per candidate")
+    p.add_argument("--seed", type=int, default=0, help="seed of every candidate's training")
     p.add_argument(
-        "--epochs", type=positive_int, default=3, help="training epochs per candidate (3)"
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="candidates trained in parallel, one process each",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (1)")
+    deprecated(p, "--workers", "--jobs", "jobs", type=positive_int)
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     p.add_argument(
         "--max-candidates",
@@ -149,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.data is None:
         raise UserError("--data is required ('demo' or a dataset folder)")
-    if args.epochs < 1 or args.workers < 1:
+    if args.epochs < 1 or args.jobs < 1:
         raise UserError("--epochs and --workers must be >= 1")
     if not args.dry_run and args.data != "demo" and not Path(args.data).expanduser().is_dir():
         raise UserError(f"--data {args.data!r} is not 'demo' or a dataset folder")
@@ -176,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     )
     evaluator = search.synthetic_evaluator if args.dry_run else None
     ranked = search.run(
-        cands, settings, args.out, workers=args.workers, resume=args.resume, evaluator=evaluator
+        cands, settings, args.out, workers=args.jobs, resume=args.resume, evaluator=evaluator
     )
     _report(ranked, args.out, plot_search, plot_sweep)
     return 0

@@ -12,10 +12,13 @@ import argparse
 from typing import Any
 
 from effnet.cli import validate
-from effnet.types import AmpMode, AugmentName, DeviceName, NanPolicy, OptimizerName, Source, choices
+from effnet.cli.options import AMP_OFF, add_runtime_options, add_weights_options, deprecated
+from effnet.train.recipe import RECIPES, recipe_defaults
+from effnet.types import AugmentName, NanPolicy, OptimizerName, choices
 
-#: ``--amp none``: no mixed precision, on resume too.
-AMP_OFF = "none"
+
+def _from_recipe(field: str) -> str:
+    return f"default: the recipe's ({recipe_defaults(field)})"
 
 
 def _crop_scale(text: str) -> tuple[float, float]:
@@ -68,17 +71,24 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     p.add_argument(
         "--data",
         default="demo",
-        help="'demo' (default), a folder with train/<class>/ [+ val/], or CIFAR",
+        help="'demo', a folder with train/<class>/ [+ val/], or CIFAR",
     )
-    p.add_argument(
-        "--model",
-        default=None,
-        help="registered model name or a spec .json file (NetworkSpec.to_json()); default: "
-        "B0 compound-scaled down, phi=-4"
-        if not finetune
-        else "model name (required for non-effnet --source)",
-    )
-    if not finetune:
+    if finetune:
+        add_weights_options(
+            p,
+            weights_help="weights to start from: best.safetensors or another library's file "
+            "(--source gives the layout); or --pretrained",
+        )
+        deprecated(p, "--from", "--weights", "weights")
+    else:
+        add_weights_options(
+            p,
+            weights_help="start from these weights (a new head if the class count differs; "
+            "--source gives the layout)",
+            model_help="registered model name (effnet list) or a spec .json file "
+            "(NetworkSpec.to_json()); default: B0 compound-scaled down, phi=-4",
+        )
+        deprecated(p, "--init-from", "--weights", "weights")
         p.add_argument(
             "--phi",
             type=validate.phi,
@@ -88,12 +98,13 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         )
     p.add_argument(
         "--recipe",
-        choices=("paper", "small"),
+        choices=tuple(RECIPES),
         default=None,
-        help="hyper-parameter preset (default: small without --model or when "
-        "fine-tuning, paper with --model)",
+        help="hyper-parameter preset; every recipe override below defaults to it (default: "
+        + ("finetune" if finetune else "small")
+        + "; with --resume the saved run's)",
     )
-    p.add_argument("--out", default=None, help="output folder (default runs/<model>-<time>)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/<model>-<time>)")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -106,47 +117,78 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         type=validate.positive_int,
         default=None,
         help="epochs to train (with --resume: the total to train to, extending or shortening "
-        "the saved run)",
-    )
-    g.add_argument(
-        "-b",
-        "--batch-size",
-        type=validate.positive_int,
-        default=None,
-        help="batch size per process, as in timm's and torchvision's train.py; the global "
-        "batch is this x processes x --accum-steps (printed at the start)",
+        f"the saved run); {_from_recipe('epochs')}",
     )
     g.add_argument(
         "--lr",
         type=float,
         default=None,
-        help="absolute learning rate (default: the recipe's per-256 LR x global batch/256)",
+        help="absolute learning rate (default: the recipe's per-256 LR x global batch/256: "
+        f"{recipe_defaults('lr_per_256')})",
     )
-    g.add_argument("--optimizer", choices=choices(OptimizerName), default=None)
-    g.add_argument("--weight-decay", type=validate.nonnegative_float, default=None)
-    g.add_argument("--warmup-epochs", type=validate.nonnegative_float, default=None)
-    g.add_argument("--label-smoothing", type=_rate, default=None)
-    g.add_argument("--ema-decay", type=_rate, default=None, help="0 disables the EMA")
+    g.add_argument(
+        "--optimizer",
+        choices=choices(OptimizerName),
+        default=None,
+        help=_from_recipe("optimizer"),
+    )
+    g.add_argument(
+        "--weight-decay",
+        type=validate.nonnegative_float,
+        default=None,
+        help=_from_recipe("weight_decay"),
+    )
+    g.add_argument(
+        "--warmup-epochs",
+        type=validate.nonnegative_float,
+        default=None,
+        help=_from_recipe("warmup_epochs"),
+    )
+    g.add_argument(
+        "--label-smoothing", type=_rate, default=None, help=_from_recipe("label_smoothing")
+    )
+    g.add_argument(
+        "--ema-decay",
+        type=_rate,
+        default=None,
+        help=f"0 disables the EMA; {_from_recipe('ema_decay')}",
+    )
     g.add_argument(
         "--ema-bn-batches",
         type=validate.nonnegative_int,
         default=None,
-        help="recompute the EMA's BN statistics from N train batches before each evaluation",
+        help="recompute the EMA's BN statistics from N train batches before each evaluation; "
+        + _from_recipe("ema_bn_batches"),
     )
-    g.add_argument("--augment", choices=choices(AugmentName), default=None)
-    g.add_argument("--crop-scale", type=_crop_scale, default=None, metavar="LO,HI")
-    g.add_argument("--resolution", type=validate.resolution, default=None)
+    g.add_argument(
+        "--augment", choices=choices(AugmentName), default=None, help=_from_recipe("augment")
+    )
+    g.add_argument(
+        "--crop-scale",
+        type=_crop_scale,
+        default=None,
+        metavar="LO,HI",
+        help="random-area crop range; " + _from_recipe("crop_scale"),
+    )
+    g.add_argument(
+        "--resolution",
+        type=validate.resolution,
+        default=None,
+        help=_from_recipe("resolution"),
+    )
     g.add_argument(
         "--eval-crop",
         type=validate.crop_fraction,
         default=None,
-        help="minival/val centre-crop fraction (paper: res/(res+32); stored with the weights)",
+        help="minival/val centre-crop fraction (stored with the weights); "
+        + _from_recipe("eval_crop")
+        + ", the model's: res/(res+32) as the paper",
     )
     g.add_argument(
         "--patience",
         type=validate.positive_int,
         default=None,
-        help="early-stopping patience (epochs)",
+        help="early-stopping patience in epochs (default: never stop early)",
     )
     g.add_argument(
         "--progressive",
@@ -154,34 +196,36 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         default=None,
         metavar="off|START[,RAMP]",
         help="progressive resizing: train the first epoch at START x the resolution, growing "
-        "to the full one at RAMP of the run (evaluation always at full size)",
+        "to the full one at RAMP of the run (evaluation always at full size); default: off",
     )
-    g.add_argument("--drop-rate", type=_rate, default=None, help="dropout before the classifier")
-    g.add_argument("--drop-path-rate", type=_rate, default=None, help="stochastic depth")
+    g.add_argument(
+        "--drop-rate",
+        type=_rate,
+        default=None,
+        help="dropout before the classifier (default: the model's, the official table's)",
+    )
+    g.add_argument(
+        "--drop-path-rate",
+        type=_rate,
+        default=None,
+        help="stochastic depth; " + _from_recipe("drop_path_rate"),
+    )
     r = p.add_argument_group("run")
-    r.add_argument("--seed", type=validate.nonnegative_int, default=0)
     r.add_argument(
-        "--workers",
-        type=validate.nonnegative_int,
-        default=None,
-        help="DataLoader worker processes per process (default, from the cores each process "
-        "has: on GPU all but one, at most 16; on CPU 0 up to 2 cores, else a quarter, at most 4)",
+        "--seed", type=validate.nonnegative_int, default=0, help="seed of the split, init and order"
     )
-    r.add_argument("--device", choices=choices(DeviceName), default=None)
-    r.add_argument(
-        "--amp",
-        nargs="?",
-        const="bf16",
-        choices=(*choices(AmpMode), AMP_OFF),
-        default=None,
-        help="mixed precision: bf16 (--amp alone), fp16 (CUDA only) or none; default bf16 on "
-        "CUDA, none on CPU (with --resume: the saved run's)",
+    add_runtime_options(
+        r,
+        batch_size=None,
+        batch_help="batch size per process, as in timm's and torchvision's train.py; the global "
+        "batch is this x processes x --accum-steps (printed at the start); "
+        + _from_recipe("batch_size"),
     )
     r.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="channels-last memory format (default: on; faster on CPU and on GPU)",
+        help="channels-last memory format (faster on CPU and on GPU)",
     )
     r.add_argument(
         "--preload",
@@ -214,9 +258,14 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "--minival-size",
         type=validate.nonnegative_float,
         default=0.1,
-        help="fraction (<1) or count of train images held out (default 0.1)",
+        help="fraction (<1) or count of train images held out",
     )
-    r.add_argument("--nan-policy", choices=choices(NanPolicy), default="stop")
+    r.add_argument(
+        "--nan-policy",
+        choices=choices(NanPolicy),
+        default="stop",
+        help="on a NaN/Inf loss: stop (keeping the last good checkpoint) or skip the batch",
+    )
     r.add_argument("--strict", action="store_true", help="unreadable images are an error")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -233,12 +282,11 @@ def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
     if args.resume and args.recipe is None:
         recipe = TrainConfig.recipe
     else:
-        recipe = get_recipe(args.recipe or ("small" if args.model is None or finetune else "paper"))
+        recipe = get_recipe(args.recipe or ("finetune" if finetune else "small"))
         if finetune and not args.resume:  # the weights' own geometry unless given
-            recipe = dataclasses.replace(recipe, eval_crop=None)
-            if args.resolution is None:
-                recipe = dataclasses.replace(recipe, epochs=10, resolution=None)
-            recipe = dataclasses.replace(recipe, progressive_start=None)  # pretrained: full size
+            recipe = dataclasses.replace(
+                recipe, eval_crop=None, resolution=None, progressive_start=None
+            )
     start, ramp = args.progressive or (None, None)
     return recipe.replace(
         progressive_start=start,
@@ -292,8 +340,8 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         clip_grad=args.clip_grad,
         minival_size=args.minival_size,
         resume=args.resume,
-        init_from=getattr(args, "init_from", None),
-        init_source=getattr(args, "source", "effnet"),
+        init_from=args.weights,
+        init_source=args.source,
         freeze_backbone=getattr(args, "freeze_backbone", False),
         nan_policy=args.nan_policy,
         strict=args.strict,
@@ -302,6 +350,25 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         progress=not args.no_progress,
         resume_epochs=args.epochs if args.resume else None,
     )
+
+
+def init_weights(args: argparse.Namespace) -> None:
+    """``--pretrained`` (or ``--model NAME.TAG``): the published file (from its library's
+    cache, fetched if missing) as ``--weights`` in its layout, ``--model`` without the tag."""
+    from effnet.cli import UserError
+    from effnet.weights.fetch import published_file
+    from effnet.weights.tags import resolve, split_tag
+
+    tagged = args.model is not None and "." in args.model and not args.model.endswith(".json")
+    if not args.pretrained and not (tagged and args.weights is None):
+        return
+    if args.source != "effnet":
+        raise UserError("--pretrained sets the layout itself; leave out --source")
+    if args.model is None or args.model.endswith(".json"):
+        raise UserError("--pretrained needs --model NAME (a registered name, or NAME.TAG)")
+    published = resolve(args.model, True if args.pretrained is None else args.pretrained)
+    path, layout = published_file(published)
+    args.weights, args.source, args.model = str(path), layout, split_tag(args.model)[0]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -314,18 +381,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "best.safetensors, classes.json, summary.json, curves.png.",
     )
     add_train_args(p)
-    p.add_argument(
-        "--init-from",
-        default=None,
-        metavar="PATH",
-        help="start from pretrained weights (a new head if the class count differs)",
-    )
-    p.add_argument(
-        "--source",
-        choices=choices(Source),
-        default="effnet",
-        help="layout of --init-from weights",
-    )
     p.set_defaults(run=run)
 
 
@@ -333,6 +388,7 @@ def run(args: argparse.Namespace) -> int:
     from effnet.cli import UserError
     from effnet.train.loop import train
 
+    init_weights(args)
     try:
         result = train(config_from_args(args))
     except OSError as exc:  # e.g. a full disk while saving: the previous files are intact

@@ -22,7 +22,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from effnet.models.network import FeatureNetwork, Network, feature_levels
 from effnet.models.spec import NetworkSpec
-from effnet.types import BackboneNorm, FpnExtra, PublishedHub, Source, check_choice
+from effnet.types import BackboneNorm, FpnExtra, Source, check_choice
 from effnet.weights.create import create_model
 from effnet.weights.loading import load_model
 
@@ -31,11 +31,11 @@ def build_network(
     name: str | NetworkSpec,
     weights: str | os.PathLike[str] | None = None,
     source: Source | None = None,
-    pretrained: PublishedHub | None = None,
+    pretrained: bool | str | None = None,
 ) -> Network:
     """``name`` with a library's published ImageNet weights (``pretrained``), the weights of
     ``weights`` (any source :func:`effnet.load_pretrained` reads), or freshly initialised."""
-    if pretrained is not None:
+    if pretrained:
         if weights is not None or source is not None:
             raise ValueError("give pretrained, or weights (and source), not both")
         return create_model(name, pretrained=pretrained)  # type: ignore[return-value]
@@ -110,7 +110,7 @@ class BackboneWithFPN(nn.Module):
 def backbone_with_fpn(
     name: str | NetworkSpec,
     *,
-    pretrained: PublishedHub | None = None,
+    pretrained: bool | str | None = None,
     weights: str | os.PathLike[str] | None = None,
     source: Source | None = None,
     out_channels: int = 256,
@@ -173,7 +173,7 @@ class SegmentationBackbone(nn.Module):
 def segmentation_backbone(
     name: str | NetworkSpec,
     *,
-    pretrained: PublishedHub | None = None,
+    pretrained: bool | str | None = None,
     weights: str | os.PathLike[str] | None = None,
     source: Source | None = None,
     aux: bool = False,

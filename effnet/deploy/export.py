@@ -7,6 +7,7 @@ TF "SAME" padding depends on the input size, so it is resolved to constants at t
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,6 +74,22 @@ def onnx_program(
         )
 
 
+def script_model(model: nn.Module) -> torch.jit.ScriptModule:
+    """``torch.jit.script(model)``: control flow kept, no tracer warnings. TorchScript is
+    deprecated upstream in favour of ``torch.export``; its per-function deprecation warnings are
+    muted here (the format stays for ``torch.jit.load`` and C++ users)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
+        try:
+            return torch.jit.script(model)
+        except Exception as e:  # noqa: BLE001 - any TorchScript failure, reported in one line
+            raise RuntimeError(
+                f"cannot script {type(model).__name__} ({type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})"
+            ) from e
+
+
 def export_model(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -84,9 +101,9 @@ def export_model(
 ) -> Path:
     """Write ``model`` (in eval mode) to ``path`` in the given format; returns the path.
 
-    ``onnx`` uses the ``torch.export``-based exporter (opset 18), ``torchscript`` traces the
-    model, ``exported`` saves a :func:`torch.export.export` program (``.pt2``) loadable with
-    :func:`torch.export.load`. ``onnx`` and ``exported`` have a dynamic batch axis
+    ``onnx`` uses the ``torch.export``-based exporter (opset 18), ``torchscript`` scripts the
+    model (:func:`script_model`), ``exported`` saves a :func:`torch.export.export` program
+    (``.pt2``) loadable with :func:`torch.export.load`. ``onnx`` and ``exported`` have a dynamic batch axis
     (``dynamic_batch``) and dynamic height and width (``dynamic_size``, see
     :func:`dynamic_shapes`; default for models with symmetric padding).
     """
@@ -100,7 +117,7 @@ def export_model(
             program = onnx_program(model, x, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size)
             program.save(str(path))
         elif format == "torchscript":
-            torch.jit.trace(model, x).save(str(path))
+            script_model(model).save(str(path))
         elif format == "exported":
             dims = dynamic_shapes(model, batch=dynamic_batch, size=dynamic_size, traced_side=side)
             torch.export.save(torch.export.export(model, (x,), dynamic_shapes=dims), str(path))

@@ -16,7 +16,6 @@ channel layout (NCHWc).
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -25,6 +24,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from effnet.deploy.export import example_input as default_input
+from effnet.deploy.export import script_model
 from effnet.deploy.onnxruntime_module import onnxruntime_module
 from effnet.models.blocks import Bottleneck, DepthwiseSeparable, MBConv
 from effnet.models.network import FeatureNetwork, Network
@@ -82,16 +82,11 @@ def _frozen_script(model: nn.Module, channels_last: bool) -> torch.jit.ScriptMod
     """``model`` scripted and frozen (weights become constants; TorchScript is deprecated
     upstream in favour of ``torch.compile``, which was slower here: its warnings are muted)."""
     wrapped = _ChannelsLastInput(model) if channels_last else model
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
-        try:
-            scripted = torch.jit.script(wrapped.eval())
-        except Exception as e:  # noqa: BLE001 - any TorchScript failure, reported in one line
-            raise RuntimeError(
-                f"cannot script {type(model).__name__} for the fast path ({type(e).__name__}); "
-                "pass script=False for the eager fast path"
-            ) from e
-        return torch.jit.freeze(scripted)
+    try:
+        scripted = script_model(wrapped.eval())
+    except RuntimeError as e:
+        raise RuntimeError(f"{e}; pass script=False for the eager fast path") from e
+    return torch.jit.freeze(scripted)
 
 
 Backend = Literal["torch", "onnxruntime"]

@@ -188,11 +188,29 @@ SMALL = Recipe(
     eval_crop=1.0,
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (PAPER, SMALL)}
+# Fine-tuning pretrained weights: the small preset, shorter (pretrained features adapt in a
+# few epochs), at the weights' own resolution and eval crop (``None``: stored with effnet
+# weights, published with torchvision's and timm's).
+FINETUNE = replace(SMALL, name="finetune", epochs=10, resolution=None, eval_crop=None)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (PAPER, SMALL, FINETUNE)}
+
+
+def recipe_defaults(field: str) -> str:
+    """``"small 50, paper 350, finetune 10"``: each preset's value of ``field``, for help."""
+
+    def show(value: object) -> str:
+        if value is None:
+            return "the model's"
+        if isinstance(value, tuple):
+            return ",".join(f"{v:g}" for v in value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    return ", ".join(f"{name} {show(getattr(r, field))}" for name, r in RECIPES.items())
 
 
 def get_recipe(name: str) -> Recipe:
-    """The preset called ``name`` (``paper`` or ``small``)."""
+    """The preset called ``name`` (``paper``, ``small`` or ``finetune``)."""
     try:
         return RECIPES[name]
     except KeyError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 from effnet.analysis.plots import plot_curves
@@ -69,6 +70,8 @@ class Reporter:
 
     def __init__(self, info: DistInfo) -> None:
         self.main = info.is_main
+        self._started: float | None = None
+        self._estimated = False
 
     def log(self, *parts: object) -> None:
         if self.main:
@@ -86,6 +89,7 @@ class Reporter:
 
     def started(self, run: Run) -> None:
         """The resume point (if any), the recipe, the model, the data and the run's setup."""
+        self._started = time.monotonic()
         if run.resumed is not None:
             self.log(
                 f"resumed from {run.out / 'last.ckpt'}: epoch {run.resumed.epoch}, "
@@ -129,6 +133,9 @@ class Reporter:
             f"{record['images_per_second']:.0f} img/s, {record['seconds']:.1f}s"
             + ("  *best" if state.best_epoch == state.epoch else "")
         )
+        if not self._estimated and self._started is not None:
+            self._estimated = True
+            self.log(estimate_line(time.monotonic() - self._started, state.epoch, run))
 
     def stopped(self, run: Run, state: RunState) -> None:
         """A stop request (Ctrl-C, SIGTERM, a callback) was honoured; how to go on."""
@@ -161,6 +168,17 @@ class Reporter:
             + ("EMA " if run.ema is not None else "")
             + f"weights, best on minival), {OUTPUTS}"
         )
+
+
+def estimate_line(first_epoch_s: float, epoch: int, run: Run) -> str:
+    """How long the run will take, from the wall time of its first epoch here (training,
+    minival and checkpoint); printed once, after that epoch."""
+    left = max(0, run.config.recipe.epochs - epoch)
+    total_min = (first_epoch_s * (left + 1)) / 60
+    return (
+        f"estimate: about {max(1, round(total_min))} min on this machine "
+        f"({left} more epoch(s) at ~{first_epoch_s:.0f} s each)"
+    )
 
 
 def batch_line(run: Run) -> str:

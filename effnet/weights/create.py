@@ -12,10 +12,11 @@ from effnet.models.lean import make_memory_efficient
 from effnet.models.network import FeatureNetwork, Network
 from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
-from effnet.types import Padding, PublishedHub
+from effnet.types import Padding
 from effnet.weights.convert import load_pretrained
 from effnet.weights.fetch import published_file
 from effnet.weights.io import WeightsMismatchError, load_weights
+from effnet.weights.tags import resolve, split_tag
 
 
 def create_model(
@@ -31,12 +32,14 @@ def create_model(
     out_indices: Sequence[int] | None = None,
     bn_eps: float = 1e-3,
     memory_efficient: bool = False,
-    pretrained: PublishedHub | None = None,
+    pretrained: bool | str | None = False,
 ) -> nn.Module:
     """Build a registered model or any spec.
 
     Args:
-        name: a registered name (see :func:`list_models`) or a :class:`NetworkSpec`.
+        name: a registered name (see :func:`list_models`), a published ``name.tag`` (timm's
+            names: ``"efficientnet_b0.ra_in1k"``, ``".tv_in1k"`` for torchvision's; see
+            ``list_models(pretrained=True)``), or a :class:`NetworkSpec`.
         num_classes: classifier outputs (default 1000); 0 removes the classifier. With
             ``weights`` the file sets it, and a different value given here is an error.
         in_chans: input channels.
@@ -52,9 +55,11 @@ def create_model(
         bn_eps: BatchNorm epsilon.
         memory_efficient: lean training by per-block activation checkpointing (see
             :mod:`effnet.models.lean`); same outputs, gradients and ``state_dict`` keys.
-        pretrained: ``"torchvision"`` or ``"timm"``: that library's published ImageNet weights
-            for ``name``, from its download cache (fetched once if missing; see
-            :mod:`effnet.weights.fetch`). The model is configured like the source (padding, BN
+        pretrained: published ImageNet weights for ``name``: ``True`` (the tag in ``name``,
+            else the model's default: timm's own, else timm's port of the official weights,
+            else torchvision's), a library (``"torchvision"``, ``"timm"``), a tag
+            (``"ra_in1k"``) or ``"LIB.TAG"``; from the library's download cache (fetched
+            once if missing; see :mod:`effnet.weights.fetch`). The model is configured like the source (padding, BN
             eps) and ``model.pretrained_cfg`` holds the preprocessing published with the
             weights. ``num_classes`` other than 1000 gives a new, untrained head.
 
@@ -63,16 +68,19 @@ def create_model(
     """
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects feature levels: pass features_only=True with it")
-    if pretrained is not None:
+    if isinstance(name, str) and "." in name and not pretrained:
+        name = split_tag(name)[0]  # timm: a tag without pretrained=True picks no weights
+    if pretrained:
         if weights is not None:
             raise ValueError("give weights (a file) or pretrained (a library), not both")
         if in_chans != 3:
             raise ValueError(f"published weights take 3 input channels, not in_chans={in_chans}")
         if not isinstance(name, str):
             raise ValueError("pretrained weights are published for registered names, not specs")
-        path, layout = published_file(name, pretrained)
+        published = resolve(name, pretrained)
+        path, layout = published_file(published)
         model = load_pretrained(
-            name, path, source=layout, drop_rate=drop_rate, drop_path_rate=drop_path_rate
+            published.model, path, source=layout, drop_rate=drop_rate, drop_path_rate=drop_path_rate
         ).train()  # as every other model create_model returns (and torchvision's, timm's)
         if num_classes is not None and num_classes != model.num_classes:
             model.reset_classifier(num_classes)

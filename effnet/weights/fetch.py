@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-from effnet.types import PublishedHub, Source, check_choice
-from effnet.weights.published import TIMM_FILE, timm_weights, torchvision_weights
+from effnet.types import Source
+from effnet.weights.published import TIMM_FILE, TIMM_WEIGHTS, timm_weights, torchvision_weights
+from effnet.weights.tags import PublishedWeights
 
 #: Seconds to wait for a server before giving up (connect and each read).
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -99,11 +100,12 @@ def torchvision_file(name: str) -> Path:
 
 
 def timm_file(name: str) -> tuple[Path, Source]:
-    """The file of timm's ImageNet weights for ``name`` and its layout (``timm`` or
-    ``timm_tf``): from the Hugging Face cache, else downloaded into it."""
+    """The file of timm's ImageNet weights for ``name`` (a timm model name of
+    :data:`~effnet.weights.published.TIMM_WEIGHTS`, or effnet's: timm's own weights first) and
+    its layout (``timm`` or ``timm_tf``): from the Hugging Face cache, else downloaded into it."""
     from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 
-    _, entry = timm_weights(name)
+    entry = TIMM_WEIGHTS[name] if name in TIMM_WEIGHTS else timm_weights(name)[1]
     # the cache alone (hf_hub_download(local_files_only=True) would also ask the Hub for
     # its agent registry)
     cached = try_to_load_from_cache(entry.hub_id, TIMM_FILE)
@@ -124,10 +126,9 @@ def timm_file(name: str) -> tuple[Path, Source]:
     return Path(path), entry.layout
 
 
-def published_file(name: str, hub: PublishedHub) -> tuple[Path, Source]:
-    """``(file, layout)`` of ``hub``'s ImageNet weights for ``name``, for
+def published_file(weights: PublishedWeights) -> tuple[Path, Source]:
+    """``(file, layout)`` of a published file (:func:`effnet.weights.tags.resolve`), for
     :func:`effnet.load_pretrained` (``source=layout``)."""
-    check_choice(PublishedHub, hub, "pretrained")
-    if hub == "torchvision":
-        return torchvision_file(name), "torchvision"
-    return timm_file(name)
+    if weights.hub == "torchvision":
+        return torchvision_file(weights.key), "torchvision"
+    return timm_file(weights.key)

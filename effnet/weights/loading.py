@@ -15,7 +15,7 @@ from pathlib import Path
 
 from effnet.constants import IMAGENET_CLASSES
 from effnet.models.network import Network
-from effnet.types import PublishedHub, Source
+from effnet.types import Source
 from effnet.weights.class_names import imagenet_class_names, read_class_names
 from effnet.weights.convert import load_pretrained
 from effnet.weights.create import create_model
@@ -51,7 +51,7 @@ def load_model(
     *,
     model: str | None = None,
     source: Source = "effnet",
-    pretrained: PublishedHub | None = None,
+    pretrained: bool | str | None = None,
 ) -> tuple[Network, list[str]]:
     """The model and class names for ``weights``, or for ``pretrained`` (a library's published
     ImageNet weights of ``model``); eval mode.
@@ -61,16 +61,21 @@ def load_model(
     ImageNet's for 1000 classes from another library, else ``"0".."n-1"``; also in
     ``model.pretrained_cfg["classes"]``.
     """
-    if pretrained is not None:
+    if not pretrained and weights is None and model and "." in model:
+        pretrained = True  # a published name.tag
+    if pretrained:
         if weights is not None:
-            raise ValueError("give --weights (a file) or --pretrained (a library), not both")
+            raise ValueError("give --weights (a file) or --pretrained (published), not both")
         if model is None:
-            raise ValueError(f"--pretrained {pretrained} needs --model NAME")
+            raise ValueError("--pretrained needs --model NAME (or NAME.TAG)")
         net = create_model(model, pretrained=pretrained)
         assert isinstance(net, Network)
         recorded = net.pretrained_cfg.get("classes")
     elif weights is None:
-        raise ValueError("give --weights FILE or --pretrained torchvision|timm")
+        raise ValueError(
+            "give --weights FILE, or --pretrained [LIB[.TAG]] with --model NAME, or --model "
+            "NAME.TAG (see effnet list --pretrained)"
+        )
     else:
         path = Path(weights)
         net, recorded = _from_file(path, model, source)
@@ -94,7 +99,7 @@ def load_for_eval(
     source: Source = "effnet",
     resolution: int | None = None,
     crop: float | None = None,
-    pretrained: PublishedHub | None = None,
+    pretrained: bool | str | None = None,
 ) -> tuple[Network, list[str], int, float | None]:
     """:func:`load_model` plus the eval geometry: ``(model, classes, resolution, crop)``.
 
