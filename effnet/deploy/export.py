@@ -103,8 +103,8 @@ def export_model(
 
     ``onnx`` uses the ``torch.export``-based exporter (opset 18), ``torchscript`` scripts the
     model (:func:`script_model`), ``exported`` saves a :func:`torch.export.export` program
-    (``.pt2``) loadable with :func:`torch.export.load`. ``onnx`` and ``exported`` have a dynamic batch axis
-    (``dynamic_batch``) and dynamic height and width (``dynamic_size``, see
+    (``.pt2``) loadable with :func:`torch.export.load`. ``onnx`` and ``exported`` have a
+    dynamic batch axis (``dynamic_batch``) and dynamic height and width (``dynamic_size``, see
     :func:`dynamic_shapes`; default for models with symmetric padding).
     """
     model = model.eval()

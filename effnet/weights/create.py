@@ -59,9 +59,9 @@ def create_model(
             else the model's default: timm's own, else timm's port of the official weights,
             else torchvision's), a library (``"torchvision"``, ``"timm"``), a tag
             (``"ra_in1k"``) or ``"LIB.TAG"``; from the library's download cache (fetched
-            once if missing; see :mod:`effnet.weights.fetch`). The model is configured like the source (padding, BN
-            eps) and ``model.pretrained_cfg`` holds the preprocessing published with the
-            weights. ``num_classes`` other than 1000 gives a new, untrained head.
+            once if missing; see :mod:`effnet.weights.fetch`). The model is configured like
+            the source (padding, BN eps) and ``model.pretrained_cfg`` holds the preprocessing
+            published with the weights. ``num_classes`` other than 1000 gives a new, untrained head.
 
     Every model carries its data config, ``model.pretrained_cfg``
     (:mod:`effnet.data_config`); ``effnet.create_transform(model)`` feeds it images.
