@@ -7,6 +7,7 @@ Hub cache layout ``models--timm--<name>/refs/main`` + ``snapshots/<rev>/model.sa
 """
 
 import json
+import re
 import time
 from pathlib import Path
 from urllib.request import urlopen
@@ -235,3 +236,66 @@ def test_eval_and_cam_take_pretrained_too(torch_home, no_network, tv_b0, tmp_pat
     args = ["cam", *weights, "--image", str(photo(tmp_path)), "--out", str(out)]
     assert main([*args, "--target", "goldfish"]) == 0 and out.is_file()
     assert "efficientnet_b0 64px" in capsys.readouterr().out
+
+
+def test_tagged_names_and_pretrained_true_pick_the_published_file(
+    torch_home, hf_cache, no_network, tv_b0, timm_b0
+):
+    fill_torchvision(torch_home, tv_b0)
+    fill_hf(hf_cache, "timm/efficientnet_b0.ra_in1k", timm_b0)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for name, pretrained, reference in (
+            ("efficientnet_b0.tv_in1k", True, tv_b0),
+            ("efficientnet_b0", "tv_in1k", tv_b0),
+            ("efficientnet_b0", "torchvision", tv_b0),
+            ("efficientnet_b0", True, timm_b0),  # the default: timm's own weights
+            ("efficientnet_b0.ra_in1k", "timm", timm_b0),
+            ("efficientnet_b0", "timm.ra_in1k", timm_b0),
+        ):
+            model = effnet.create_model(name, pretrained=pretrained).eval()
+            assert (model(x) - reference(x)).abs().max().item() <= 1e-4, (name, pretrained)
+    # timm's habit: a tag without pretrained=True picks no weights (random initialisation)
+    untrained = effnet.create_model("efficientnet_b0.tv_in1k").eval()
+    with torch.no_grad():
+        assert (untrained(x) - tv_b0(x)).abs().max().item() > 1e-2
+
+
+def test_published_names_follow_timm_tags():
+    names = effnet.list_models(pretrained=True)
+    # timm's own tags, its ports of the official TF weights, torchvision's as .tv_in1k
+    for hub_id in (e.hub_id for e in TIMM_WEIGHTS.values()):
+        model, tag = hub_id.removeprefix("timm/").split(".")
+        assert f"{model.removeprefix('tf_')}.{tag}" in names
+    assert {f"{m}.tv_in1k" for m in TORCHVISION_WEIGHTS} <= set(names)
+    assert effnet.list_models("*b0*", pretrained=True)[0] == "efficientnet_b0.ra_in1k"
+    assert all(n.startswith("efficientnet_lite") for n in effnet.list_models("*lite*", True))
+    assert effnet.list_models(["*b1", "*b2"]) == ["efficientnet_b1", "efficientnet_b2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "pretrained", "message"),
+    [
+        ("efficientnet_b8", True, "no published weights for 'efficientnet_b8'"),
+        ("efficientnet_b0", "in22k", "it has ra_in1k (timm), aa_in1k (timm), tv_in1k"),
+        ("efficientnet_b0.ra_in1k", "tv_in1k", "names the tag 'ra_in1k'"),
+        ("efficientnet_b0", "keras.in1k", "LIB.TAG needs LIB in torchvision, timm"),
+    ],
+)
+def test_unknown_published_weights_are_one_clear_error(name, pretrained, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        effnet.create_model(name, pretrained=pretrained)
+
+
+def test_cli_takes_name_tag_and_bare_pretrained(torch_home, no_network, tv_b0, tmp_path, capsys):
+    fill_torchvision(torch_home, tv_b0)
+    image = str(photo(tmp_path))
+    tops = []
+    for extra in (
+        ["--model", "efficientnet_b0.tv_in1k"],
+        ["--model", "efficientnet_b0", "--pretrained", "tv_in1k"],
+        ["--model", "efficientnet_b0.tv_in1k", "--pretrained"],
+    ):
+        assert main(["predict", image, "--json", *extra]) == 0
+        tops.append(json.loads(capsys.readouterr().out)[0]["top"])
+    assert tops[0] == tops[1] == tops[2]

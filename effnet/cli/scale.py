@@ -7,6 +7,7 @@ import argparse
 import json
 import re
 
+from effnet.cli.options import RawDescriptionHelpFormatter
 from effnet.cli.validate import finite_float, phis, positive_int
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9, "t": 1e12}
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  effnet scale --base mobilenet_v2 --alpha 1.2 --beta 1.1 --gamma 1.15 --phis -2,0,2\n"
         "  effnet scale --base efficientnet_b0 --max-macs 1G --max-params 10M --json\n"
         "  effnet scale --base resnet50 --max-latency-ms 50 --max-memory-mb 200",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
     )
     p.add_argument("--base", default="efficientnet_b0", help="base model (see effnet list)")
     p.add_argument(
