@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from effnet.weights.io import WeightsMismatchError, save_weights
     from effnet.weights.tags import list_models
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "VARIANTS",

@@ -18,6 +18,16 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _train_in_this_process(monkeypatch) -> None:
+    """CLI tests call ``main(["train", ...])`` in this process and inspect what it did; the
+    default of two processes on a CPU (:func:`effnet.train.launch.auto_processes`) has tests
+    of its own that undo this."""
+    from effnet.train import launch
+
+    monkeypatch.setattr(launch, "auto_processes", lambda device: 1)
+
+
 def randomize_batchnorm(model: torch.nn.Module, seed: int = 1) -> None:
     """Give every BN layer non-trivial statistics and affine parameters, so that parity checks
     between implementations cannot pass by accident (identity BN hides many mistakes)."""

@@ -311,3 +311,32 @@ def test_a_command_line_resumed_with_its_own_flags_is_accepted(argv):
     resumed = restore_config(again, first.to_dict())
     assert resumed.recipe == first.recipe and resumed.lr == first.lr
     assert resumed.seed == first.seed and resumed.init_from == first.init_from
+
+
+@pytest.mark.slow
+def test_train_starts_two_processes_by_default_on_a_cpu(trained, tmp_path, monkeypatch, capfd):
+    from effnet.train import launch
+    from effnet.train.loaders import available_cores
+
+    if available_cores() < 2:
+        pytest.skip("one core: effnet train starts one process here")
+    monkeypatch.undo()  # the real default, not conftest's one process
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert launch.auto_processes(None) == 2
+    data, _ = trained
+    out = tmp_path / "two"
+    argv = ["train", "--data", str(data), "--out", str(out), "--epochs", "1"]
+    assert main([*argv, "--resolution", "32", "--workers", "0", "--no-progress"]) == 0
+    printed = capfd.readouterr().out
+    assert "2 processes of 1 thread(s), joined by DDP" in printed
+    # the small preset's batch 64 split over the two processes: the same global batch and LR
+    assert "global batch 64 = 32 per process x 2 processes x 1 accum step; lr 0.003" in printed
+    assert json.loads((out / "summary.json").read_text())["processes"] == 2
+
+
+def test_a_recipe_batch_that_does_not_split_is_refused_before_starting(tmp_path, capsys):
+    argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--procs", "3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the recipe's batch 64 does not split over 3 processes" in err
+    assert not (tmp_path / "o").exists()

@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # refused by the verb's parser, so the message points at the verb's help
         args.verb_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for verbs that start processes
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effnet.cli.train import add_train_args, config_from_args, init_weights
+from effnet.cli.train import add_train_args, config_from_args, init_weights, launch_processes
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is None and not args.pretrained and not args.resume:
         raise UserError("give --weights FILE or --pretrained [LIB[.TAG]] (with --model NAME)")
     init_weights(args)
+    status = launch_processes(args, finetune=True)
+    if status is not None:
+        return status
     config = _published_geometry(config_from_args(args, finetune=True), args)
     if args.backbone_lr_scale is not None:
         if args.backbone_lr_scale < 0:

@@ -9,6 +9,7 @@ the conventions of timm's and torchvision's ``train.py``: ``--batch-size`` per p
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from effnet.cli import validate
@@ -219,7 +220,18 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         batch_size=None,
         batch_help="batch size per process, as in timm's and torchvision's train.py; the global "
         "batch is this x processes x --accum-steps (printed at the start); "
-        + _from_recipe("batch_size"),
+        + _from_recipe("batch_size")
+        + ", split over the processes --procs starts",
+    )
+    r.add_argument(
+        "--procs",
+        type=validate.positive_int,
+        default=None,
+        metavar="N",
+        help="training processes to start on this machine, joined by DDP as torchrun joins "
+        "them, each with cores/N threads (default: 2 on a CPU with 2 or more cores, where two "
+        "1-thread processes train small networks faster than one; else 1; under torchrun "
+        "the processes it started)",
     )
     r.add_argument(
         "--channels-last",
@@ -371,6 +383,35 @@ def init_weights(args: argparse.Namespace) -> None:
     args.weights, args.source, args.model = str(path), layout, split_tag(args.model)[0]
 
 
+def launch_processes(args: argparse.Namespace, *, finetune: bool = False) -> int | None:
+    """Start ``--procs`` processes running this command (the recipe's batch split over them
+    unless ``-b`` is given) and return their exit status; ``None`` when this process trains.
+    Flags are checked and published weights fetched once, before any process starts."""
+    from effnet.cli import UserError
+    from effnet.train.launch import auto_processes, launch, launched
+    from effnet.train.loaders import available_cores
+
+    processes = args.procs or auto_processes(args.device)
+    if processes == 1 or launched():
+        return None
+    config = config_from_args(args, finetune=finetune)
+    argv = list(args.argv)
+    if args.batch_size is None and not args.resume:
+        batch = config.recipe.batch_size
+        if batch % processes:
+            raise UserError(
+                f"the recipe's batch {batch} does not split over {processes} processes; "
+                "give -b (per process) or --procs"
+            )
+        argv += ["--batch-size", str(batch // processes)]
+    threads = os.environ.get("OMP_NUM_THREADS") or max(1, available_cores() // processes)
+    print(
+        f"{processes} processes of {threads} thread(s), joined by DDP (--procs 1: one process)",
+        flush=True,
+    )
+    return launch(argv, processes)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -389,6 +430,9 @@ def run(args: argparse.Namespace) -> int:
     from effnet.train.loop import train
 
     init_weights(args)
+    status = launch_processes(args)
+    if status is not None:
+        return status
     try:
         result = train(config_from_args(args))
     except OSError as exc:  # e.g. a full disk while saving: the previous files are intact
