@@ -18,14 +18,18 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-@pytest.fixture(autouse=True)
-def _train_in_this_process(monkeypatch) -> None:
-    """CLI tests call ``main(["train", ...])`` in this process and inspect what it did; the
-    default of two processes on a CPU (:func:`effnet.train.launch.auto_processes`) has tests
-    of its own that undo this."""
+@pytest.fixture(autouse=True, scope="session")
+def one_training_process():
+    """CLI tests call ``main(["train", ...])`` in this process and inspect what it did, so
+    ``effnet train`` trains here rather than starting two processes
+    (:func:`effnet.train.launch.auto_processes`); yields the real default for the tests of
+    the two-process default."""
     from effnet.train import launch
 
-    monkeypatch.setattr(launch, "auto_processes", lambda device: 1)
+    real = launch.auto_processes
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(launch, "auto_processes", lambda device: 1)
+        yield real
 
 
 def randomize_batchnorm(model: torch.nn.Module, seed: int = 1) -> None:

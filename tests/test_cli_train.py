@@ -314,13 +314,15 @@ def test_a_command_line_resumed_with_its_own_flags_is_accepted(argv):
 
 
 @pytest.mark.slow
-def test_train_starts_two_processes_by_default_on_a_cpu(trained, tmp_path, monkeypatch, capfd):
+def test_train_starts_two_processes_by_default_on_a_cpu(
+    trained, tmp_path, monkeypatch, capfd, one_training_process
+):
     from effnet.train import launch
     from effnet.train.loaders import available_cores
 
     if available_cores() < 2:
         pytest.skip("one core: effnet train starts one process here")
-    monkeypatch.undo()  # the real default, not conftest's one process
+    monkeypatch.setattr(launch, "auto_processes", one_training_process)  # the real default
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert launch.auto_processes(None) == 2
     data, _ = trained
@@ -340,3 +342,42 @@ def test_a_recipe_batch_that_does_not_split_is_refused_before_starting(tmp_path,
     err = capsys.readouterr().err
     assert "the recipe's batch 64 does not split over 3 processes" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_both_processes_which_save_and_the_run_resumes(trained, tmp_path):
+    import signal
+
+    from effnet.train.loaders import available_cores
+
+    if available_cores() < 2:
+        pytest.skip("one core: effnet train starts one process here")
+    data, _ = trained
+    out = tmp_path / "run"
+    argv = ["--data", str(data), "--out", str(out), "--resolution", "32", "--workers", "0"]
+    cmd = [sys.executable, "-m", "effnet", "train", *argv, "--epochs", "200", "--no-progress"]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("epoch 3/200"):
+                break
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: every process
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    from effnet.train.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(out / "last.ckpt")
+    assert saved["step"] >= 3  # at least the three epochs printed, one step each
+    total = saved["epoch"] + 2
+    resumed = subprocess.run(
+        [sys.executable, "-m", "effnet", "train", "--resume", *argv, "--epochs", str(total)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["epochs"] == total

@@ -478,3 +478,28 @@ def test_clip_grad_clips_the_global_norm_before_each_step(tmp_path, monkeypatch)
     assert len(clipped) == len(norms) == 4
     assert min(clipped) > 1e-2  # the gradients were larger: clipping had work to do
     assert max(norms) <= 1e-3 * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "resnet50"])
+def test_zero_init_residual_starts_every_residual_block_as_the_identity(name):
+    from effnet.models.registry import get_spec
+    from effnet.train.build import run_model
+
+    spec = effnet.compound(name, -4) if name == "efficientnet_b0" else get_spec(name)
+
+    def residual_blocks(recipe_flag):
+        cfg = TrainConfig(recipe=dataclasses.replace(SMALL, zero_init_residual=recipe_flag))
+        model, _ = run_model(cfg, spec, 10)
+        blocks = [m for m in model.modules() if hasattr(m, "zero_init_last")]
+        return model, [b for b in blocks if getattr(b, "has_skip", True)]
+
+    model, blocks = residual_blocks(True)
+    assert blocks and all(b.bn3.weight.detach().abs().sum().item() == 0 for b in blocks)
+    model.eval()
+    for block in blocks:
+        if hasattr(block, "has_skip"):  # MBConv: the identity (ResNet adds a ReLU after)
+            x = torch.randn(2, block.bn3.num_features, 8, 8)
+            assert torch.equal(block(x.clone()), x)
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+    _, plain = residual_blocks(False)
+    assert all(b.bn3.weight.detach().abs().sum().item() > 0 for b in plain)

@@ -49,6 +49,12 @@ class MBConv(nn.Module):
         self.bn3 = norm_layer(plan.out_channels)
         self.drop_path = DropPath(plan.drop_path) if self.has_skip else nn.Identity()
 
+    def zero_init_last(self) -> None:
+        """Start a residual block as the identity: its last BN scale is zero (as timm's
+        ``zero_init_last``); a block without a skip is left as it is."""
+        if self.has_skip:
+            nn.init.zeros_(self.bn3.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.act1(self.bn1(self.conv_pw(x)))  # (N, mid, H, W)
@@ -109,6 +115,11 @@ class Bottleneck(nn.Module):
             self.downsample = nn.Identity()
         self.drop_path = DropPath(plan.drop_path)
         self.act3 = make_activation(activation)
+
+    def zero_init_last(self) -> None:
+        """Start the residual branch at zero: its last BN scale is zero (as timm's
+        ``zero_init_last``)."""
+        nn.init.zeros_(self.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.downsample(x)

@@ -140,6 +140,10 @@ def run_model(
         )
         if recipe.zero_init_head:
             nn.init.zeros_(model.classifier.weight)
+        if recipe.zero_init_residual:
+            for block in model.modules():
+                if hasattr(block, "zero_init_last"):
+                    block.zero_init_last()
     if recipe.bn_momentum is not None:
         for m in batch_norms(model):
             m.momentum = recipe.bn_momentum
