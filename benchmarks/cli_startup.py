@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import statistics
 import subprocess
@@ -21,7 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-TARGET = 0.5  # effnet's help at most this fraction of importing torch
+from machine import describe
+
+TARGET = 0.5  # effnet's help at most this fraction of importing torch (`effnet list` is shown,
+# not held to it: it reads the model registry, which imports torch)
 
 
 def commands() -> dict[str, list[str]]:
@@ -56,15 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     medians = measure(args.repeats)
     torch_s = medians["python -c 'import torch'"]
-    print(
-        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
-    )
+    print(f"machine: {describe()}")
     print(f"{'command':<28} {'median s':>9} {'x import torch':>15}")
     for name, seconds in medians.items():
         print(f"{name:<28} {seconds:>9.3f} {seconds / torch_s:>15.2f}")
-    worst = max(s for n, s in medians.items() if n.startswith("effnet")) / torch_s
+    worst = max(s for n, s in medians.items() if n.endswith("--help")) / torch_s
     verdict = "met" if worst <= TARGET else "MISSED"
-    print(f"{verdict}: slowest effnet command / import torch = {worst:.2f} (<= {TARGET})")
+    print(f"{verdict}: slowest effnet help / import torch = {worst:.2f} (<= {TARGET})")
     if args.json:
         Path(args.json).write_text(
             json.dumps({"medians_s": medians, "worst_ratio": worst}, indent=2)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data_pipeline import make_folder  # noqa: E402
+from machine import describe  # noqa: E402
 
 TARGET = 0.9  # effnet.predict images/s at least this fraction of the plain loop's
 
@@ -90,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {n} images, {rates[name][-1]:.1f} img/s", flush=True)
     best = {name: max(r) for name, r in rates.items()}
     ratio = best["effnet.predict"] / best["torchvision loop"]
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}"
-    )
+    print(f"machine: {describe()}")
     print(
         f"{args.files} JPEGs 500x375, {args.model} phi {args.phi:g} at {args.resolution} px, "
         f"batch {args.batch_size}, {args.workers} workers"
