@@ -381,3 +381,11 @@ def test_ctrl_c_stops_both_processes_which_save_and_the_run_resumes(trained, tmp
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((out / "summary.json").read_text())["epochs"] == total
+
+
+def test_a_missing_data_folder_is_refused_before_starting_processes(tmp_path, capsys):
+    argv = ["train", "--data", str(tmp_path / "missing"), "--procs", "2"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "processes" not in captured.out  # nothing was started
+    assert captured.err.count("\n") == 1 and "is not a directory" in captured.err

@@ -394,7 +394,11 @@ def launch_processes(args: argparse.Namespace, *, finetune: bool = False) -> int
     processes = args.procs or auto_processes(args.device)
     if processes == 1 or launched():
         return None
+    from effnet.data.build import check_data
+
     config = config_from_args(args, finetune=finetune)
+    if not args.resume:
+        check_data(config.data)
     argv = list(args.argv)
     if args.batch_size is None and not args.resume:
         batch = config.recipe.batch_size

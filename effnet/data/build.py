@@ -94,16 +94,22 @@ def _folders(
     return train, val, {**problems, **val_problems}
 
 
+def check_data(data: str | os.PathLike) -> None:
+    """``ValueError`` unless ``data`` is ``"demo"`` or a directory (its layout is checked when
+    it is read)."""
+    if not (isinstance(data, str) and data == "demo") and not Path(data).expanduser().is_dir():
+        raise ValueError(f"data {str(data)!r} is not a directory; accepted layouts: {LAYOUTS}")
+
+
 def find_pools(
     data: str | os.PathLike, transform: Callable, verify: bool, max_pixels: int | None
 ) -> tuple[_Pool, _Pool | None, dict[str, str]]:
     """(train pool, val, problems: skipped file -> reason) for any accepted layout."""
+    check_data(data)
     if isinstance(data, str) and data == "demo":
         root = demo_root()
         return _folders(root / "train", root / "val", transform, verify, max_pixels)
     root = Path(data).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"data {str(data)!r} is not a directory; accepted layouts: {LAYOUTS}")
     if (root / "train").is_dir():
         val = root / "val" if (root / "val").is_dir() else None
         return _folders(root / "train", val, transform, verify, max_pixels)
