@@ -211,7 +211,7 @@ def test_ddp_two_processes_on_cpu(trained, tmp_path):
     assert json.loads(lines[0])["step"] == 2
     one_process = json.loads((trained[1] / "metrics.jsonl").read_text().splitlines()[0])
     assert one_process["step"] == 5
-    line = "global batch 16 = 8 per process x 2 processes x 1 accum step; lr 0.00075 "
+    line = "global batch 16 = 8 per process x 2 processes x 1 accum step; lr 0.0015 "
     assert line in proc.stdout
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
@@ -332,7 +332,7 @@ def test_train_starts_two_processes_by_default_on_a_cpu(
     printed = capfd.readouterr().out
     assert "2 processes of 1 thread(s), joined by DDP" in printed
     # the small preset's batch 64 split over the two processes: the same global batch and LR
-    assert "global batch 64 = 32 per process x 2 processes x 1 accum step; lr 0.003" in printed
+    assert "global batch 64 = 32 per process x 2 processes x 1 accum step; lr 0.006" in printed
     assert json.loads((out / "summary.json").read_text())["processes"] == 2
 
 
