@@ -388,14 +388,13 @@ def launch_processes(args: argparse.Namespace, *, finetune: bool = False) -> int
     unless ``-b`` is given) and return their exit status; ``None`` when this process trains.
     Flags are checked and published weights fetched once, before any process starts."""
     from effnet.cli import UserError
+    from effnet.data.build import check_data
     from effnet.train.launch import auto_processes, launch, launched
     from effnet.train.loaders import available_cores
 
     processes = args.procs or auto_processes(args.device)
     if processes == 1 or launched():
         return None
-    from effnet.data.build import check_data
-
     config = config_from_args(args, finetune=finetune)
     if not args.resume:
         check_data(config.data)
