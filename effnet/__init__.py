@@ -39,6 +39,8 @@ _LAZY: dict[str, str] = {
     "StageSpec": "effnet.models.spec",
     "VARIANTS": "effnet.models.variants",
     "fit_budget": "effnet.scaling.budget",
+    "push_to_hub": "effnet.publish.push",
+    "save_pretrained": "effnet.publish.save",
     "load_pretrained": "effnet.weights.convert",
     "create_model": "effnet.weights.create",
     "WeightsMismatchError": "effnet.weights.io",
@@ -59,13 +61,15 @@ if TYPE_CHECKING:
     from effnet.models.rounding import round_filters, round_repeats
     from effnet.models.spec import NetworkSpec, StageSpec
     from effnet.models.variants import VARIANTS
+    from effnet.publish.push import push_to_hub
+    from effnet.publish.save import save_pretrained
     from effnet.scaling.budget import fit_budget
     from effnet.weights.convert import load_pretrained
     from effnet.weights.create import create_model
     from effnet.weights.io import WeightsMismatchError, save_weights
     from effnet.weights.tags import list_models
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "VARIANTS",
@@ -88,9 +92,11 @@ __all__ = [
     "measure_latency",
     "optimize_for_inference",
     "predict",
+    "push_to_hub",
     "quantize",
     "round_filters",
     "round_repeats",
+    "save_pretrained",
     "save_weights",
     "scale",
     "segmentation_backbone",

@@ -29,6 +29,7 @@ VERBS: tuple[str, ...] = (
     "finetune",
     "eval",
     "predict",
+    "push",
     "data",
 )
 

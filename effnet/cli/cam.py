@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from effnet.cli import validate
-from effnet.cli.options import add_inputs, add_weights_options, inputs, pretrained_label
+from effnet.cli.options import (
+    add_inputs,
+    add_weights_options,
+    inputs,
+    names_published,
+    pretrained_label,
+)
 from effnet.cli.validate import resolution
 from effnet.types import CamMethod, choices
 
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from effnet.weights.loading import load_for_eval
 
     images_in = inputs(args, "images", flag="--image")
-    tagged = args.model is not None and "." in args.model
+    tagged = names_published(args.model)
     published = bool(args.pretrained) or (tagged and not args.weights)
     sources: list[str | None] = [*(args.weights or []), *([None] if published else [])]
     if not sources:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from effnet.cli.options import add_weights_options
+from effnet.cli.options import add_weights_options, names_published
 from effnet.cli.validate import nonnegative_int, positive_int, resolution
 from effnet.types import ExportFormat, Padding, choices
 
@@ -98,7 +98,7 @@ def _model(args: argparse.Namespace):  # noqa: ANN202 - a Network
     from effnet.weights.create import create_model
     from effnet.weights.loading import load_model
 
-    tagged = args.model is not None and "." in args.model
+    tagged = names_published(args.model)
     if args.weights or args.pretrained or tagged:
         for flag, value in (("--num-classes", args.num_classes), ("--padding", args.padding)):
             if value is not None:

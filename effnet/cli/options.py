@@ -22,8 +22,9 @@ AMP_OFF = "none"
 PRETRAINED_HELP = (
     "published ImageNet weights of --model: alone, the tag in --model NAME.TAG or the model's "
     "default; else a library (torchvision, timm), a tag (ra_in1k, tv_in1k, ...) or LIB.TAG "
-    "(effnet list --pretrained lists them); from the library's download cache (fetched once "
-    "if missing), with their published preprocessing"
+    "(effnet list --pretrained lists them); or any Hugging Face Hub repository in timm's or "
+    "effnet's format, hf-hub:ORG/NAME[@REVISION] (no --model needed); from the download "
+    "cache (fetched once if missing), with their published preprocessing"
 )
 
 
@@ -117,6 +118,13 @@ def add_weights_options(
         default="effnet",
         help="layout of --weights files",
     )
+
+
+def names_published(model: str | None) -> bool:
+    """Whether ``--model`` names published weights: ``NAME.TAG`` or ``hf-hub:ORG/NAME``."""
+    if model is None or model.endswith(".json"):  # a spec file
+        return False
+    return "." in model or model.startswith("hf-hub:")
 
 
 def pretrained_label(args: argparse.Namespace) -> str:

@@ -13,7 +13,13 @@ import os
 from typing import Any
 
 from effnet.cli import validate
-from effnet.cli.options import AMP_OFF, add_runtime_options, add_weights_options, deprecated
+from effnet.cli.options import (
+    AMP_OFF,
+    add_runtime_options,
+    add_weights_options,
+    deprecated,
+    names_published,
+)
 from effnet.train.recipe import RECIPES, recipe_defaults
 from effnet.types import AugmentName, NanPolicy, OptimizerName, choices
 
@@ -366,16 +372,22 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
 
 def init_weights(args: argparse.Namespace) -> None:
     """``--pretrained`` (or ``--model NAME.TAG``): the published file (from its library's
-    cache, fetched if missing) as ``--weights`` in its layout, ``--model`` without the tag."""
+    cache, fetched if missing) as ``--weights`` in its layout, ``--model`` without the tag;
+    a Hub repository (``hf-hub:ORG/NAME``) as an effnet file."""
     from effnet.cli import UserError
     from effnet.weights.fetch import published_file
+    from effnet.weights.hub import hub_weights_file, is_hub_name
     from effnet.weights.tags import resolve, split_tag
 
-    tagged = args.model is not None and "." in args.model and not args.model.endswith(".json")
+    tagged = names_published(args.model)
     if not args.pretrained and not (tagged and args.weights is None):
         return
     if args.source != "effnet":
         raise UserError("--pretrained sets the layout itself; leave out --source")
+    hub = next((n for n in (args.pretrained, args.model) if is_hub_name(n)), None)
+    if hub is not None:  # the repository's model as an effnet file; it names the architecture
+        args.weights, args.model = str(hub_weights_file(hub)), None
+        return
     if args.model is None or args.model.endswith(".json"):
         raise UserError("--pretrained needs --model NAME (a registered name, or NAME.TAG)")
     published = resolve(args.model, True if args.pretrained is None else args.pretrained)

@@ -226,6 +226,7 @@ def summarize(
         "skipped_images": len(skipped_images(run)),
         "skipped_steps": state.skipped_steps,
         "model": run.spec.name,
+        "data": str(run.config.data),
         "params": sum(p.numel() for p in run.model.parameters()),
         "resolution": run.resolution,
         "eval_crop": run.eval_crop,

@@ -15,6 +15,7 @@ from effnet.models.spec import NetworkSpec
 from effnet.types import Padding
 from effnet.weights.convert import load_pretrained
 from effnet.weights.fetch import published_file
+from effnet.weights.hub import is_hub_name, load_from_hub
 from effnet.weights.io import WeightsMismatchError, load_weights
 from effnet.weights.tags import resolve, split_tag
 
@@ -39,7 +40,10 @@ def create_model(
     Args:
         name: a registered name (see :func:`list_models`), a published ``name.tag`` (timm's
             names: ``"efficientnet_b0.ra_in1k"``, ``".tv_in1k"`` for torchvision's; see
-            ``list_models(pretrained=True)``), or a :class:`NetworkSpec`.
+            ``list_models(pretrained=True)``), a Hugging Face Hub repository in timm's or
+            effnet's format (``"hf-hub:ORG/NAME[@REVISION]"``: its architecture, and its
+            weights with ``pretrained=True``; see :mod:`effnet.weights.hub`), or a
+            :class:`NetworkSpec`.
         num_classes: classifier outputs (default 1000); 0 removes the classifier. With
             ``weights`` the file sets it, and a different value given here is an error.
         in_chans: input channels.
@@ -68,6 +72,15 @@ def create_model(
     """
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects feature levels: pass features_only=True with it")
+    if is_hub_name(name):
+        if weights is not None or pretrained not in (True, False, None):
+            raise ValueError(f"{name} names its weights: pass pretrained=True (or nothing)")
+        drops = {"drop_rate": drop_rate, "drop_path_rate": drop_path_rate}
+        model = load_from_hub(str(name), pretrained=bool(pretrained), **drops).train()
+        if in_chans not in (3, model.in_chans):
+            raise ValueError(f"{name} takes {model.in_chans} input channels, not {in_chans}")
+        _adapt(model, num_classes, memory_efficient)
+        return FeatureNetwork(model, out_indices) if features_only else model
     if isinstance(name, str) and "." in name and not pretrained:
         name = split_tag(name)[0]  # timm: a tag without pretrained=True picks no weights
     if pretrained:
@@ -82,10 +95,7 @@ def create_model(
         model = load_pretrained(
             published.model, path, source=layout, drop_rate=drop_rate, drop_path_rate=drop_path_rate
         ).train()  # as every other model create_model returns (and torchvision's, timm's)
-        if num_classes is not None and num_classes != model.num_classes:
-            model.reset_classifier(num_classes)
-        if memory_efficient:
-            make_memory_efficient(model)
+        _adapt(model, num_classes, memory_efficient)
     elif weights is not None:
         model = load_weights(
             weights,
@@ -117,3 +127,11 @@ def create_model(
             memory_efficient=memory_efficient,
         )
     return FeatureNetwork(model, out_indices) if features_only else model
+
+
+def _adapt(model: Network, num_classes: int | None, memory_efficient: bool) -> None:
+    """A new, untrained head for another ``num_classes``; lean training if asked."""
+    if num_classes is not None and num_classes != model.num_classes:
+        model.reset_classifier(num_classes)
+    if memory_efficient:
+        make_memory_efficient(model)

@@ -99,31 +99,54 @@ def torchvision_file(name: str) -> Path:
         ) from None
 
 
+class NotInRepositoryError(FileNotFoundError):
+    """The Hub repository was reached and has no such file."""
+
+
+def hub_download(repo_id: str, filename: str, *, revision: str | None = None) -> Path:
+    """``filename`` of the Hub model repository ``repo_id`` at ``revision`` (a branch, tag or
+    commit; default ``main``): from the Hugging Face cache, else downloaded into it. Raises
+    :class:`DownloadError` (offline, unreachable, no such repository or revision) or
+    :class:`NotInRepositoryError`."""
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError
+
+    # the cache alone (hf_hub_download(local_files_only=True) would also ask the Hub for
+    # its agent registry)
+    cached = try_to_load_from_cache(repo_id, filename, revision=revision)
+    if isinstance(cached, str) and Path(cached).is_file():
+        return Path(cached)
+    if constants.HF_HUB_OFFLINE:
+        raise DownloadError("HF_HUB_OFFLINE is set")
+    check_reachable(constants.ENDPOINT)  # huggingface_hub retries for ~20 s otherwise
+    try:
+        path = hf_hub_download(
+            repo_id, filename, revision=revision, etag_timeout=DOWNLOAD_TIMEOUT_S
+        )
+    except EntryNotFoundError:
+        raise NotInRepositoryError(f"{repo_id} has no {filename}") from None
+    except Exception as exc:  # DNS, HTTP, timeout, unknown repository: huggingface_hub's kinds
+        raise DownloadError(_reason(exc)) from None
+    return Path(path)
+
+
 def timm_file(name: str) -> tuple[Path, Source]:
     """The file of timm's ImageNet weights for ``name`` (a timm model name of
     :data:`~effnet.weights.published.TIMM_WEIGHTS`, or effnet's: timm's own weights first) and
     its layout (``timm`` or ``timm_tf``): from the Hugging Face cache, else downloaded into it."""
-    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub import constants
 
     entry = TIMM_WEIGHTS[name] if name in TIMM_WEIGHTS else timm_weights(name)[1]
-    # the cache alone (hf_hub_download(local_files_only=True) would also ask the Hub for
-    # its agent registry)
-    cached = try_to_load_from_cache(entry.hub_id, TIMM_FILE)
-    if isinstance(cached, str) and Path(cached).is_file():
-        return Path(cached), entry.layout
     try:
-        if constants.HF_HUB_OFFLINE:
-            raise DownloadError("HF_HUB_OFFLINE is set")
-        check_reachable(constants.ENDPOINT)  # huggingface_hub retries for ~20 s otherwise
-        path = hf_hub_download(entry.hub_id, TIMM_FILE, etag_timeout=DOWNLOAD_TIMEOUT_S)
-    except Exception as exc:  # offline, DNS, HTTP, timeout: huggingface_hub's many kinds
+        path = hub_download(entry.hub_id, TIMM_FILE)
+    except (DownloadError, NotInRepositoryError) as exc:
         raise WeightsUnavailableError(
             f"timm's {name} weights ({entry.hub_id}) are not in the Hugging Face cache "
             f"({constants.HF_HUB_CACHE}) and could not be downloaded ({_reason(exc)}): "
             f"download {entry.url} and pass --weights {TIMM_FILE} --source {entry.layout} "
             f"--model {name}, or fill the cache with `hf download {entry.hub_id} {TIMM_FILE}`"
         ) from None
-    return Path(path), entry.layout
+    return path, entry.layout
 
 
 def published_file(weights: PublishedWeights) -> tuple[Path, Source]:

@@ -39,10 +39,18 @@ def save_weights(
     (``model.pretrained_cfg``) is stored too (``data_config``, and its class names under
     ``classes`` unless ``metadata`` names classes), so the file is fed as the model was.
     """
+    meta = weights_metadata(model, metadata)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def weights_metadata(model: nn.Module, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The metadata that rebuilds ``model`` (architecture, classes, padding, BN eps, data
+    config), as :func:`save_weights` stores it, plus ``extra``."""
     if not isinstance(model, Network):
-        raise TypeError(f"save_weights needs an effnet Network, got {type(model).__name__}")
+        raise TypeError(f"effnet weights need an effnet Network, got {type(model).__name__}")
     cfg = model.pretrained_cfg
-    meta = {
+    return {
         "data_config": cfg.to_json(),
         **({"classes": json.dumps(list(cfg.classes))} if cfg.classes else {}),
         "format": "effnet",
@@ -53,10 +61,8 @@ def save_weights(
         "in_chans": str(model.in_chans),
         "padding": model.padding,
         "bn_eps": repr(model.bn_eps),
-        **(metadata or {}),
+        **(extra or {}),
     }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -115,6 +121,18 @@ def load_weights(
         raise WeightsMismatchError(
             f"{path} was saved with in_chans={meta['in_chans']}, asked for {in_chans}"
         )
+    model = network_from_metadata(meta, drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+    load_state_dict_strict(model, read_tensors(Path(path)))
+    model.pretrained_cfg = model.pretrained_cfg.replace(weights=str(path))
+    return model
+
+
+def network_from_metadata(
+    meta: Mapping[str, str], *, drop_rate: float | None = None, drop_path_rate: float | None = None
+) -> Network:
+    """The network :func:`weights_metadata` describes, with its data config (weights not
+    loaded)."""
+    spec = NetworkSpec.from_json(meta["spec"])
     model = Network(
         spec,
         num_classes=int(meta["num_classes"]),
@@ -124,10 +142,9 @@ def load_weights(
         padding=meta["padding"],  # type: ignore[arg-type]
         bn_eps=float(meta["bn_eps"]),
     )
-    load_state_dict_strict(model, read_tensors(Path(path)))
     model.pretrained_cfg = effnet_config(
         spec, meta, num_classes=model.num_classes, in_chans=model.in_chans
-    ).replace(weights=str(path))
+    )
     return model
 
 

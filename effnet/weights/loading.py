@@ -19,6 +19,7 @@ from effnet.types import Source
 from effnet.weights.class_names import imagenet_class_names, read_class_names
 from effnet.weights.convert import load_pretrained
 from effnet.weights.create import create_model
+from effnet.weights.hub import is_hub_name
 from effnet.weights.io import load_weights, read_metadata
 
 
@@ -54,16 +55,27 @@ def load_model(
     pretrained: bool | str | None = None,
 ) -> tuple[Network, list[str]]:
     """The model and class names for ``weights``, or for ``pretrained`` (a library's published
-    ImageNet weights of ``model``); eval mode.
+    ImageNet weights of ``model``, or a Hub repository ``hf-hub:ORG/NAME[@REVISION]``, also
+    given as ``model``); eval mode.
 
     ``model`` names the architecture: required for other libraries' weights, checked against
     the metadata of effnet files. Class names: those recorded with the weights, else
     ImageNet's for 1000 classes from another library, else ``"0".."n-1"``; also in
     ``model.pretrained_cfg["classes"]``.
     """
+    if weights is None and pretrained in (None, True) and is_hub_name(model):
+        pretrained, model = model, None
     if not pretrained and weights is None and model and "." in model:
         pretrained = True  # a published name.tag
-    if pretrained:
+    if is_hub_name(pretrained):
+        if weights is not None:
+            raise ValueError("give --weights (a file) or --pretrained (published), not both")
+        net = create_model(str(pretrained), pretrained=True)
+        assert isinstance(net, Network)
+        if model is not None and model != net.spec.name:
+            raise ValueError(f"{pretrained} holds {net.spec.name}, not --model {model}")
+        recorded = net.pretrained_cfg.get("classes")
+    elif pretrained:
         if weights is not None:
             raise ValueError("give --weights (a file) or --pretrained (published), not both")
         if model is None:
