@@ -10,7 +10,7 @@ from typing import Literal, get_args
 
 #: Block types of a stage (paper Table 1: MBConv; MobileNetV1's depthwise-separable conv;
 #: ResNet's bottleneck).
-BlockKind = Literal["mbconv", "dwsep", "bottleneck"]
+BlockKind = Literal["mbconv", "fused", "dwsep", "bottleneck"]
 #: Activations (Swish = SiLU in EfficientNet, paper §4).
 Activation = Literal["silu", "relu", "relu6"]
 #: How a network's head conv width follows the width multiplier: always (EfficientNet), only

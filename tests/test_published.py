@@ -109,7 +109,8 @@ def test_the_timm_table_is_what_timm_publishes():
     for name, entry in TIMM_WEIGHTS.items():
         cfg = timm.models.get_pretrained_cfg(entry.hub_id.removeprefix("timm/"))
         assert cfg is not None and cfg.hf_hub_id == entry.hub_id, name
-        assert cfg.input_size == (3, entry.resolution, entry.resolution), name
+        size = cfg.test_input_size if "v2" in name else cfg.input_size  # V2: the eval size
+        assert size == (3, entry.resolution, entry.resolution), name
         assert (cfg.crop_pct, cfg.interpolation) == (entry.crop_pct, entry.interpolation), name
         assert cfg.crop_mode == "center", name  # shorter side resized, then the centre crop
         assert (tuple(cfg.mean), tuple(cfg.std)) == (entry.mean, entry.std), name
@@ -132,7 +133,12 @@ def test_safetensors_key_order_is_rebuilt_for_every_layout():
             "timm_tf": timm.create_model("tf_efficientnet_b0"),
             "torchvision": torchvision.models.efficientnet_b1(),
         }
-    for source, model in models.items():
+        v2 = {
+            "timm": timm.create_model("efficientnetv2_s"),
+            "timm_tf": timm.create_model("tf_efficientnetv2_b0"),
+            "torchvision": torchvision.models.efficientnet_v2_s(),
+        }
+    for source, model in [*models.items(), *v2.items()]:
         state = model.state_dict()
         assert list(in_module_order(dict(sorted(state.items())), source)) == list(state)
     odd = {"head.fc.weight": torch.zeros(1), "conv_stem.weight": torch.zeros(1)}
@@ -266,11 +272,12 @@ def test_published_names_follow_timm_tags():
     # timm's own tags, its ports of the official TF weights, torchvision's as .tv_in1k
     for hub_id in (e.hub_id for e in TIMM_WEIGHTS.values()):
         model, tag = hub_id.removeprefix("timm/").split(".")
-        assert f"{model.removeprefix('tf_')}.{tag}" in names
+        effnet_name = model.removeprefix("tf_").replace("efficientnetv2_", "efficientnet_v2_")
+        assert f"{effnet_name}.{tag}" in names
     assert {f"{m}.tv_in1k" for m in TORCHVISION_WEIGHTS} <= set(names)
     assert effnet.list_models("*b0*", pretrained=True)[0] == "efficientnet_b0.ra_in1k"
     assert all(n.startswith("efficientnet_lite") for n in effnet.list_models("*lite*", True))
-    assert effnet.list_models(["*b1", "*b2"]) == ["efficientnet_b1", "efficientnet_b2"]
+    assert effnet.list_models(["*t_b1", "*t_b2"]) == ["efficientnet_b1", "efficientnet_b2"]
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,8 @@ def _block_kind(model: Network, index: int) -> str:
     if b.kind == "mbconv":
         ratio = b.mid_channels / b.in_channels
         name = f"MBConv{ratio:g}"
+    elif b.kind == "fused":
+        name = f"FusedMBConv{b.mid_channels / b.in_channels:g}"
     elif b.kind == "dwsep":
         name = "DWSepConv"
     else:

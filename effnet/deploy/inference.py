@@ -26,7 +26,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from effnet.deploy.export import example_input as default_input
 from effnet.deploy.export import script_model
 from effnet.deploy.onnxruntime_module import onnxruntime_module
-from effnet.models.blocks import Bottleneck, DepthwiseSeparable, MBConv
+from effnet.models.blocks import Bottleneck, DepthwiseSeparable, FusedConv, FusedMBConv, MBConv
 from effnet.models.network import FeatureNetwork, Network
 
 #: (conv, norm) attribute pairs applied back to back in each known module's forward.
@@ -34,6 +34,8 @@ FOLD_PAIRS: dict[type[nn.Module], tuple[tuple[str, str], ...]] = {
     Network: (("conv_stem", "bn1"), ("conv_head", "bn2")),
     FeatureNetwork: (("conv_stem", "bn1"),),
     MBConv: (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
+    FusedMBConv: (("conv_exp", "bn1"), ("conv_pwl", "bn2")),
+    FusedConv: (("conv", "bn1"),),
     DepthwiseSeparable: (("conv_dw", "bn1"), ("conv_pw", "bn2")),
     Bottleneck: (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
 }

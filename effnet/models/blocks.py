@@ -1,5 +1,6 @@
-"""Network blocks: MBConv (EfficientNet, MobileNetV2), depthwise-separable (MobileNetV1) and the
-ResNet bottleneck. Each forward reads as a flat sequence of named submodules."""
+"""Network blocks: MBConv (EfficientNet, MobileNetV2), Fused-MBConv (EfficientNetV2),
+depthwise-separable (MobileNetV1) and the ResNet bottleneck. Each forward reads as a flat
+sequence of named submodules."""
 
 from __future__ import annotations
 
@@ -67,6 +68,71 @@ class MBConv(nn.Module):
         return x
 
 
+class FusedMBConv(nn.Module):
+    """Fused-MBConv with an expansion (EfficientNetV2 §3.2, Fig. 2; ``FusedMBConvBlock`` in the
+    official ``effnetv2_model.py``): kxk expansion conv (with the stride) + BN + act -> SE
+    (none in V2's tables) -> 1x1 project conv + BN (linear) -> identity skip with drop-path when
+    shapes allow. Layer names as timm's ``EdgeResidual``."""
+
+    def __init__(
+        self, plan: BlockPlan, activation: str, norm_layer: NormLayer, padding: Padding
+    ) -> None:
+        super().__init__()
+        mid = plan.mid_channels
+        self.has_skip = plan.stride == 1 and plan.in_channels == plan.out_channels
+        self.conv_exp = create_conv2d(
+            plan.in_channels, mid, plan.kernel, stride=plan.stride, padding=padding
+        )
+        self.bn1 = norm_layer(mid)
+        self.act1 = make_activation(activation)
+        self.se = (
+            SqueezeExcite(mid, plan.se_channels, activation) if plan.se_channels else nn.Identity()
+        )
+        self.conv_pwl = nn.Conv2d(mid, plan.out_channels, 1, bias=False)
+        self.bn2 = norm_layer(plan.out_channels)
+        self.drop_path = DropPath(plan.drop_path) if self.has_skip else nn.Identity()
+
+    def zero_init_last(self) -> None:
+        """Start a residual block as the identity (its last BN scale at zero)."""
+        if self.has_skip:
+            nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.act1(self.bn1(self.conv_exp(x)))  # (N, mid, H/s, W/s)
+        x = self.se(x)
+        x = self.bn2(self.conv_pwl(x))  # (N, out, H/s, W/s)
+        if self.has_skip:
+            x = self.drop_path(x)
+            x += shortcut
+        return x
+
+
+class FusedConv(nn.Module):
+    """Fused-MBConv with expansion ratio 1 (official ``FusedMBConvBlock`` without
+    ``_expand_conv``): a kxk conv to the output + BN + act, identity skip with drop-path when
+    shapes allow. Layer names as timm's ``ConvBnAct``."""
+
+    def __init__(
+        self, plan: BlockPlan, activation: str, norm_layer: NormLayer, padding: Padding
+    ) -> None:
+        super().__init__()
+        self.has_skip = plan.stride == 1 and plan.in_channels == plan.out_channels
+        self.conv = create_conv2d(
+            plan.in_channels, plan.out_channels, plan.kernel, stride=plan.stride, padding=padding
+        )
+        self.bn1 = norm_layer(plan.out_channels)
+        self.act1 = make_activation(activation)
+        self.drop_path = DropPath(plan.drop_path) if self.has_skip else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.act1(self.bn1(self.conv(x)))
+        if self.has_skip:
+            x = self.drop_path(x) + shortcut
+        return x
+
+
 class DepthwiseSeparable(nn.Module):
     """MobileNetV1's block (Howard et al. 2017): depthwise kxk + BN + act, 1x1 + BN + act."""
 
@@ -131,6 +197,16 @@ class Bottleneck(nn.Module):
 
 BLOCKS: dict[str, type[nn.Module]] = {
     "mbconv": MBConv,
+    "fused": FusedMBConv,
     "dwsep": DepthwiseSeparable,
     "bottleneck": Bottleneck,
 }
+
+
+def make_block(
+    plan: BlockPlan, activation: str, norm_layer: NormLayer, padding: Padding
+) -> nn.Module:
+    """The block ``plan`` describes (a Fused-MBConv without expansion is :class:`FusedConv`)."""
+    if plan.kind == "fused" and plan.mid_channels == plan.in_channels:
+        return FusedConv(plan, activation, norm_layer, padding)
+    return BLOCKS[plan.kind](plan, activation, norm_layer, padding)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from effnet.data_config import DataConfig
-from effnet.models.blocks import BLOCKS
+from effnet.models.blocks import make_block
 from effnet.models.default_config import default_config
 from effnet.models.layers import batch_norms, create_conv2d, make_activation, tf_batchnorm
 from effnet.models.lean import make_memory_efficient
@@ -116,7 +116,7 @@ class Network(nn.Module):
 
         stages: list[list[nn.Module]] = [[] for _ in spec.stages]
         for block in self.plan.blocks:
-            stages[block.stage].append(BLOCKS[block.kind](block, act, norm, padding))
+            stages[block.stage].append(make_block(block, act, norm, padding))
         self.blocks = nn.Sequential(*(nn.Sequential(*s) for s in stages))
 
         self.num_features = self.plan.num_features

@@ -55,7 +55,7 @@ def plan_network(spec: NetworkSpec, drop_path: float | None = None) -> NetworkPl
     w, d = spec.width, spec.depth
     stem = spec.stem_channels
     if spec.scale_stem:
-        stem = round_filters(stem, w, spec.divisor)
+        stem = round_filters(stem, w, spec.divisor, spec.round_limit)
     repeats = [
         s.repeats if i in spec.fixed_depth_stages else round_repeats(s.repeats, d)
         for i, s in enumerate(spec.stages)
@@ -64,13 +64,15 @@ def plan_network(spec: NetworkSpec, drop_path: float | None = None) -> NetworkPl
     blocks: list[BlockPlan] = []
     in_ch = stem
     for stage_index, (stage, n) in enumerate(zip(spec.stages, repeats)):
-        out_ch = round_filters(stage.out_channels, w, spec.divisor)
+        out_ch = round_filters(stage.out_channels, w, spec.divisor, spec.round_limit)
         for j in range(n):
             stride = stage.stride if j == 0 else 1
-            if stage.block == "mbconv":
+            if stage.block in ("mbconv", "fused"):
                 mid = int(in_ch * stage.expand)
             elif stage.block == "bottleneck":
-                mid = round_filters(stage.out_channels * stage.expand, w, spec.divisor)
+                mid = round_filters(
+                    stage.out_channels * stage.expand, w, spec.divisor, spec.round_limit
+                )
             else:
                 mid = in_ch
             se = max(1, int(in_ch * stage.se_ratio)) if stage.se_ratio > 0 else 0
@@ -90,7 +92,7 @@ def plan_network(spec: NetworkSpec, drop_path: float | None = None) -> NetworkPl
             in_ch = out_ch
     head = 0
     if spec.head_channels:
-        head = round_filters(spec.head_channels, w, spec.divisor)
+        head = round_filters(spec.head_channels, w, spec.divisor, spec.round_limit)
         if spec.scale_head == "up_only":
             head = max(spec.head_channels, head)
         elif spec.scale_head == "never":

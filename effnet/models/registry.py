@@ -1,5 +1,5 @@
 """Model names -> specs: the bases of :mod:`effnet.models.zoo` and the official variants
-(B0..B8, L2 and Lite0..Lite4)."""
+(B0..B8, L2, Lite0..Lite4 and V2-B0..B3, S, M, L, XL)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from functools import partial
 
 from effnet.models import zoo
 from effnet.models.spec import NetworkSpec
-from effnet.models.variants import LITE_VARIANTS, VARIANTS
+from effnet.models.variants import LITE_VARIANTS, V2_VARIANTS, VARIANTS
 
 _REGISTRY: dict[str, Callable[[], NetworkSpec]] = {
     **{f"efficientnet_{v}": partial(zoo.efficientnet, v) for v in VARIANTS},
     **{f"efficientnet_{v}": partial(zoo.efficientnet_lite, v) for v in LITE_VARIANTS},
+    **{f"efficientnet_v2_{v}": partial(zoo.efficientnet_v2, v) for v in V2_VARIANTS},
     "mobilenet_v1": zoo.mobilenet_v1,
     "mobilenet_v2": zoo.mobilenet_v2,
     "resnet50": zoo.resnet50,

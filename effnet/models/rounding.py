@@ -9,15 +9,19 @@ from __future__ import annotations
 import math
 
 
-def round_filters(channels: float, width: float = 1.0, divisor: int = 8) -> int:
+def round_filters(
+    channels: float, width: float = 1.0, divisor: int = 8, round_limit: float = 0.9
+) -> int:
     """Scale a channel count by ``width`` and round to a multiple of ``divisor``.
 
     The official rule: round to the nearest multiple (at least ``divisor``), and if that loses
-    more than 10% of the scaled width, add one more ``divisor``.
+    more than ``1 - round_limit`` of the scaled width (10%), add one more ``divisor``.
+    EfficientNetV2's ``round_filters`` (``effnetv2_model.py``) has no such guard:
+    ``round_limit=0``.
     """
     scaled = channels * width
     rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * scaled:
+    if rounded < round_limit * scaled:
         rounded += divisor
     return int(rounded)
 

@@ -20,7 +20,9 @@ class StageSpec:
     """One row of a network table (paper Table 1).
 
     Args:
-        block: ``"mbconv"`` (inverted residual, MobileNetV2 / EfficientNet), ``"dwsep"``
+        block: ``"mbconv"`` (inverted residual, MobileNetV2 / EfficientNet), ``"fused"``
+            (Fused-MBConv, EfficientNetV2 §3.2: one kxk expansion conv in place of the 1x1
+            expand and the depthwise conv; with expand 1, a kxk conv alone), ``"dwsep"``
             (depthwise-separable, MobileNetV1) or ``"bottleneck"`` (ResNet).
         repeats: number of blocks in the stage, before depth scaling.
         kernel: depthwise (or middle) kernel size.
@@ -71,6 +73,8 @@ class NetworkSpec:
             EfficientNet-Lite keeps the first and the last stage's (``Model._build`` in the
             official ``efficientnet_model.py``: ``if self._fix_head_stem and (i == 0 or
             i == len(self._blocks_args) - 1): repeats = block_args.num_repeat``).
+        round_limit: the rounding guard of :func:`effnet.models.rounding.round_filters` (0.9;
+            EfficientNetV2 has none: 0).
     """
 
     name: str
@@ -91,6 +95,7 @@ class NetworkSpec:
     # fields added later keep defaults, so specs written before them still load
     scale_stem: bool = True
     fixed_depth_stages: tuple[int, ...] = ()
+    round_limit: float = 0.9
 
     def __post_init__(self) -> None:
         if not self.stages:

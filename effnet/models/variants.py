@@ -1,4 +1,4 @@
-"""The released EfficientNet variants B0..B7 (and B8, L2) and Lite0..Lite4: the official
+"""The released EfficientNet variants B0..B7 (and B8, L2), Lite0..Lite4 and V2: the official
 coefficient tables.
 
 The table is ``efficientnet_params`` in the official code (``efficientnet_builder.py``): it
@@ -19,6 +19,7 @@ class Variant:
     depth: float
     resolution: int
     dropout: float
+    train_resolution: int | None = None  # V2 trains smaller than it evaluates
 
 
 #: ``efficientnet_params`` of the official code: (width, depth, resolution, dropout).
@@ -43,4 +44,18 @@ LITE_VARIANTS: dict[str, Variant] = {
     "lite2": Variant(1.1, 1.2, 260, 0.3),
     "lite3": Variant(1.2, 1.4, 280, 0.3),
     "lite4": Variant(1.4, 1.8, 300, 0.3),
+}
+
+#: EfficientNetV2's variants (``effnetv2_configs.py`` of the official V2 code): (width, depth,
+#: eval size, dropout, train size). S/M/L/XL are their own stage tables at width and depth 1;
+#: B0..B3 scale the base table.
+V2_VARIANTS: dict[str, Variant] = {
+    "b0": Variant(1.0, 1.0, 224, 0.2, 192),
+    "b1": Variant(1.0, 1.1, 240, 0.2, 192),
+    "b2": Variant(1.1, 1.2, 260, 0.3, 208),
+    "b3": Variant(1.2, 1.4, 300, 0.3, 240),
+    "s": Variant(1.0, 1.0, 384, 0.2, 300),
+    "m": Variant(1.0, 1.0, 480, 0.3, 384),
+    "l": Variant(1.0, 1.0, 480, 0.4, 384),
+    "xl": Variant(1.0, 1.0, 512, 0.4, 384),
 }

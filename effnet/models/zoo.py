@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from effnet.models.spec import NetworkSpec, StageSpec
-from effnet.models.variants import LITE_VARIANTS, VARIANTS, Variant
+from effnet.models.variants import LITE_VARIANTS, V2_VARIANTS, VARIANTS, Variant
 
 
 def _mb(repeats: int, kernel: int, stride: int, expand: int, out: int, se: float) -> StageSpec:
@@ -82,6 +82,55 @@ def efficientnet_lite(variant: str) -> NetworkSpec:
         scale_stem=False,
         scale_head="never",
         fixed_depth_stages=(0, len(EFFICIENTNET_LITE_STAGES) - 1),
+    )
+
+
+def _fused(repeats: int, stride: int, expand: int, out: int) -> StageSpec:
+    return StageSpec("fused", repeats, 3, stride, expand, out, 0.0)
+
+
+def _mb3(repeats: int, stride: int, expand: int, out: int) -> StageSpec:
+    return _mb(repeats, 3, stride, expand, out, 0.25)
+
+
+#: EfficientNetV2's stage tables (``effnetv2_configs.py``: ``v2_base_block`` for B0..B3,
+#: ``v2_s_block``, ``v2_m_block``, ``v2_l_block``, ``v2_xl_block``) and stem widths: Fused-MBConv
+#: without SE in the early stages, 3x3 MBConv with SE 0.25 after.
+V2_STAGES: dict[str, tuple[int, tuple[StageSpec, ...]]] = {
+    "base": (32, (_fused(1, 1, 1, 16), _fused(2, 2, 4, 32), _fused(2, 2, 4, 48),
+                  _mb3(3, 2, 4, 96), _mb3(5, 1, 6, 112), _mb3(8, 2, 6, 192))),
+    "s": (24, (_fused(2, 1, 1, 24), _fused(4, 2, 4, 48), _fused(4, 2, 4, 64),
+               _mb3(6, 2, 4, 128), _mb3(9, 1, 6, 160), _mb3(15, 2, 6, 256))),
+    "m": (24, (_fused(3, 1, 1, 24), _fused(5, 2, 4, 48), _fused(5, 2, 4, 80),
+               _mb3(7, 2, 4, 160), _mb3(14, 1, 6, 176), _mb3(18, 2, 6, 304),
+               _mb3(5, 1, 6, 512))),
+    "l": (32, (_fused(4, 1, 1, 32), _fused(7, 2, 4, 64), _fused(7, 2, 4, 96),
+               _mb3(10, 2, 4, 192), _mb3(19, 1, 6, 224), _mb3(25, 2, 6, 384),
+               _mb3(7, 1, 6, 640))),
+    "xl": (32, (_fused(4, 1, 1, 32), _fused(8, 2, 4, 64), _fused(8, 2, 4, 96),
+                _mb3(16, 2, 4, 192), _mb3(24, 1, 6, 256), _mb3(32, 2, 6, 512),
+                _mb3(8, 1, 6, 640))),
+}  # fmt: skip
+
+
+def efficientnet_v2(variant: str) -> NetworkSpec:
+    """EfficientNetV2-``variant`` (b0..b3, s, m, l, xl) as the official V2 code builds it
+    (``effnetv2_configs.py``, ``effnetv2_model.py``): its stage table and stem, a 1280 head,
+    SiLU, survival probability 0.8, and V2's ``round_filters`` (no 10% guard)."""
+    v = V2_VARIANTS[variant]
+    stem, stages = V2_STAGES["base" if variant.startswith("b") else variant]
+    return NetworkSpec(
+        name=f"efficientnet_v2_{variant}",
+        stages=stages,
+        stem_channels=stem,
+        head_channels=1280,
+        resolution=v.resolution,
+        width=v.width,
+        depth=v.depth,
+        dropout=v.dropout,
+        drop_path=0.2,
+        activation="silu",
+        round_limit=0.0,
     )
 
 

@@ -34,9 +34,9 @@ from effnet.weights.key_order import in_module_order
 from effnet.weights.published import source_config
 
 #: How each source builds its EfficientNets: (BN eps, padding). torchvision uses eps 1e-3 from
-#: B5 on; timm's ``tf_`` models are ports of the official TF weights (TF "SAME" padding), and
-#: so are ``efficientnet_pytorch``'s (its ``Conv2dStaticSamePadding``, ``batch_norm_epsilon``
-#: 1e-3). timm's Lite models use the same values as its B-series.
+#: B5 on and in V2; timm's ``tf_`` models are ports of the official TF weights (TF "SAME"
+#: padding), and so are ``efficientnet_pytorch``'s (its ``Conv2dStaticSamePadding``,
+#: ``batch_norm_epsilon`` 1e-3). timm's Lite models use the same values as its B-series.
 _SOURCE_CONFIG: dict[str, tuple[float, str]] = {
     "timm": (1e-5, "symmetric"),
     "timm_tf": (1e-3, "same"),
@@ -123,7 +123,8 @@ def load_pretrained(
         model.pretrained_cfg = model.pretrained_cfg.replace(source="effnet")
         return model.eval()
     if source == "torchvision":
-        eps, padding = (1e-3 if spec.name in _TORCHVISION_EPS_1E3 else 1e-5), "symmetric"
+        eps_1e3 = spec.name in _TORCHVISION_EPS_1E3 or spec.name.startswith("efficientnet_v2_")
+        eps, padding = (1e-3 if eps_1e3 else 1e-5), "symmetric"
     else:
         eps, padding = _SOURCE_CONFIG[source]
     model = Network(

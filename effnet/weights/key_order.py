@@ -4,9 +4,10 @@ keys alone.
 :func:`effnet.weights.convert.convert_by_layout` pairs tensors in module order, but a
 safetensors file stores its keys sorted by name (timm's ``model.safetensors`` on the Hugging
 Face Hub, or any state dict saved with ``safetensors``). The order is rebuilt from the names:
-timm's ``DepthwiseSeparableConv`` registers ``conv_dw, bn1, se, conv_pw, bn2`` and its
-``InvertedResidual`` ``conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3``
-(``timm/models/_efficientnet_blocks.py``); torchvision's keys are numbered in module order
+timm's ``DepthwiseSeparableConv`` registers ``conv_dw, bn1, se, conv_pw, bn2``, its
+``InvertedResidual`` ``conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3``, and for EfficientNetV2's
+Fused-MBConv its ``EdgeResidual`` ``conv_exp, bn1, se, conv_pwl, bn2`` and ``ConvBnAct`` ``conv,
+bn1`` (``timm/models/_efficientnet_blocks.py``); torchvision's keys are numbered in module order
 (``features.<i>...``, then ``classifier``).
 """
 
@@ -21,11 +22,13 @@ _TIMM_TOP = {"conv_stem": 0, "bn1": 1, "blocks": 2, "conv_head": 3, "bn2": 4, "c
 _TIMM_DS = ("conv_dw", "bn1", "se.conv_reduce", "se.conv_expand", "conv_pw", "bn2")
 _TIMM_IR = ("conv_pw", "bn1", "conv_dw", "bn2", "se.conv_reduce", "se.conv_expand", "conv_pwl")
 _TIMM_IR += ("bn3",)
+_TIMM_EDGE = ("conv_exp", "bn1", "se.conv_reduce", "se.conv_expand", "conv_pwl", "bn2")
+_TIMM_CONV = ("conv", "bn1")
 _TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)\.(\w+)$")
 _TV_TOP = {"features": 0, "classifier": 1}
 
 
-def _timm_rank(key: str, inverted: set[tuple[str, str]]) -> tuple[int, ...] | None:
+def _timm_rank(key: str, layouts: dict[tuple[str, str], tuple[str, ...]]) -> tuple[int, ...] | None:
     top, _, rest = key.partition(".")
     if top not in _TIMM_TOP:
         return None
@@ -38,7 +41,7 @@ def _timm_rank(key: str, inverted: set[tuple[str, str]]) -> tuple[int, ...] | No
     if match is None:
         return None
     stage, block, layer = match.group(1), match.group(2), match.group(3)
-    layers = _TIMM_IR if (stage, block) in inverted else _TIMM_DS
+    layers = layouts.get((stage, block), _TIMM_DS)
     if layer not in layers:
         return None
     return (_TIMM_TOP[top], int(stage), int(block), layers.index(layer), param)
@@ -65,12 +68,14 @@ def in_module_order(state: StateDict, source: str) -> StateDict:
     if source == "torchvision":
         ranks = {k: _torchvision_rank(k) for k in state}
     else:
-        inverted = {
-            (m.group(1), m.group(2))
-            for k in state
-            if (m := _TIMM_BLOCK.match(k)) and m.group(3) == "conv_pwl"
-        }
-        ranks = {k: _timm_rank(k, inverted) for k in state}
+        marks = {"conv_exp": _TIMM_EDGE, "conv": _TIMM_CONV, "conv_pwl": _TIMM_IR}
+        layouts: dict[tuple[str, str], tuple[str, ...]] = {}
+        for k in state:  # a block's layout by the layer only it has (EdgeResidual wins)
+            if (m := _TIMM_BLOCK.match(k)) and m.group(3) in marks:
+                block = (m.group(1), m.group(2))
+                if layouts.get(block) is not _TIMM_EDGE:
+                    layouts[block] = marks[m.group(3)]
+        ranks = {k: _timm_rank(k, layouts) for k in state}
     if any(r is None for r in ranks.values()):
         return state
     return {k: state[k] for k in sorted(state, key=lambda k: ranks[k])}  # type: ignore[arg-type,return-value]

@@ -1,12 +1,13 @@
-"""The ImageNet weights torchvision and timm publish for effnet's models, and the preprocessing
-each published with them (the data config, :mod:`effnet.data_config`).
+"""The ImageNet weights torchvision and timm publish for effnet's models (V1, Lite, V2), and
+the preprocessing each published with them (the data config, :mod:`effnet.data_config`).
 
-torchvision: the ``IMAGENET1K_V1`` weights of ``efficientnet_b0`` .. ``b7``, described by its
-weights API (``torchvision.models.get_weight``: the URL, ``transforms()`` and the ImageNet
-``categories``). timm: :data:`TIMM_WEIGHTS`, effnet's own table of the Hugging Face Hub files
-(``timm/<model>.<tag>``, ``model.safetensors``) with the preprocessing their ``pretrained_cfg``
-publishes (``default_cfgs`` in timm's ``timm/models/efficientnet.py``, timm 1.0.31); effnet
-never imports timm.
+torchvision: the ``IMAGENET1K_V1`` weights of ``efficientnet_b0`` .. ``b7`` and
+``efficientnet_v2_s/m/l``, described by its weights API (``torchvision.models.get_weight``: the
+URL, ``transforms()`` and the ImageNet ``categories``). timm: :data:`TIMM_WEIGHTS`, effnet's own
+table of the Hugging Face Hub files (``timm/<model>.<tag>``, ``model.safetensors``) with the
+preprocessing their ``pretrained_cfg`` publishes (``default_cfgs`` in timm's
+``timm/models/efficientnet.py``, timm 1.0.31; for V2 its ``test_input_size``, the official eval
+size); effnet never imports timm.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from effnet.models.registry import get_spec
 from effnet.models.spec import NetworkSpec
 from effnet.types import Interpolation, PublishedHub, Source
 from effnet.weights.class_names import imagenet_class_names
+from effnet.weights.timm_keys import from_timm_name, to_timm_name
 
 #: torchvision's ImageNet weights of each model (``get_weight`` names).
 TORCHVISION_WEIGHTS: dict[str, str] = {
-    f"efficientnet_b{i}": f"EfficientNet_B{i}_Weights.IMAGENET1K_V1" for i in range(8)
+    **{f"efficientnet_b{i}": f"EfficientNet_B{i}_Weights.IMAGENET1K_V1" for i in range(8)},
+    **{f"efficientnet_v2_{v}": f"EfficientNet_V2_{v.upper()}_Weights.IMAGENET1K_V1" for v in "sml"},
 }
 
 
@@ -50,7 +53,8 @@ _HALF = (0.5, 0.5, 0.5)
 #: ``interpolation``, ``mean``, ``std`` of each ``pretrained_cfg``; all resize the shorter side
 #: and crop the centre, timm's ``crop_mode="center"``). timm's own ImageNet weights are used for
 #: B0..B4 and Lite0 (B0: the ``ra_in1k`` tag, ImageNet statistics, as B1..B4; timm's B5 is fed
-#: with ``crop_mode="squash"``); ``tf_`` names are its ports of the official TF weights.
+#: with ``crop_mode="squash"``); ``tf_`` names are its ports of the official TF weights. Of V2,
+#: B0..B3 and S (V2-M and L are fed with ``crop_mode="squash"``: torchvision's are used).
 TIMM_WEIGHTS: dict[str, TimmWeights] = {
     "efficientnet_b0": TimmWeights("timm/efficientnet_b0.ra_in1k", "timm", 224, 0.875),
     "efficientnet_b1": TimmWeights("timm/efficientnet_b1.ft_in1k", "timm", 224, 0.875),
@@ -81,6 +85,14 @@ TIMM_WEIGHTS: dict[str, TimmWeights] = {
     "tf_efficientnet_lite4": TimmWeights(
         "timm/tf_efficientnet_lite4.in1k", "timm_tf", 380, 0.92, "bilinear", _HALF, _HALF
     ),
+    # V2: evaluated at the official eval size (timm's test_input_size; it trains smaller)
+    "tf_efficientnetv2_b0": TimmWeights("timm/tf_efficientnetv2_b0.in1k", "timm_tf", 224, 0.875),
+    "tf_efficientnetv2_b1": TimmWeights("timm/tf_efficientnetv2_b1.in1k", "timm_tf", 240, 0.882),
+    "tf_efficientnetv2_b2": TimmWeights("timm/tf_efficientnetv2_b2.in1k", "timm_tf", 260, 0.89),
+    "tf_efficientnetv2_b3": TimmWeights("timm/tf_efficientnetv2_b3.in1k", "timm_tf", 300, 0.904),
+    "tf_efficientnetv2_s": TimmWeights(
+        "timm/tf_efficientnetv2_s.in1k", "timm_tf", 384, 1.0, "bicubic", _HALF, _HALF
+    ),
 }
 
 
@@ -88,7 +100,7 @@ def published_names(hub: PublishedHub) -> list[str]:
     """effnet's model names with weights published by ``hub``."""
     if hub == "torchvision":
         return list(TORCHVISION_WEIGHTS)
-    return sorted({n.removeprefix("tf_") for n in TIMM_WEIGHTS})
+    return sorted({from_timm_name(n) for n in TIMM_WEIGHTS})
 
 
 def _unsupported(name: str, hub: PublishedHub) -> ValueError:
@@ -110,7 +122,7 @@ def torchvision_weights(name: str) -> Any:
 def timm_weights(name: str) -> tuple[str, TimmWeights]:
     """``(timm model name, entry)`` for ``name``: timm's own weights where it has them, else
     its port of the official TF weights (``tf_`` + name)."""
-    for timm_name in (name, f"tf_{name}"):
+    for timm_name in (to_timm_name(name), to_timm_name(name, ported=True)):
         if timm_name in TIMM_WEIGHTS:
             return timm_name, TIMM_WEIGHTS[timm_name]
     raise _unsupported(name, "timm")
@@ -170,7 +182,7 @@ def source_config(spec: NetworkSpec, source: Source, *, num_classes: int) -> Dat
     variant's (``efficientnet_pytorch`` holds the official weights: the official
     preprocessing). 1000-class weights get ImageNet's class names."""
     name = _registered(spec) or ""
-    timm_name = f"tf_{name}" if source == "timm_tf" else name
+    timm_name = to_timm_name(name, ported=source == "timm_tf")
     if source == "torchvision" and name in TORCHVISION_WEIGHTS:
         cfg = torchvision_config(name, num_classes=num_classes)
     elif source in ("timm", "timm_tf") and timm_name in TIMM_WEIGHTS:

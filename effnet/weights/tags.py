@@ -17,6 +17,7 @@ from typing import NamedTuple
 from effnet.models import registry
 from effnet.types import PublishedHub, choices
 from effnet.weights.published import TIMM_WEIGHTS, TORCHVISION_WEIGHTS
+from effnet.weights.timm_keys import from_timm_name
 
 TORCHVISION_TAG = "tv_in1k"
 
@@ -40,7 +41,7 @@ def published_weights() -> list[PublishedWeights]:
     found: dict[str, list[PublishedWeights]] = {}
     ranked = sorted(TIMM_WEIGHTS.items(), key=lambda kv: kv[0].startswith("tf_"))
     for timm_name, entry in ranked:
-        model = timm_name.removeprefix("tf_")
+        model = from_timm_name(timm_name)
         tag = entry.hub_id.split(".", 1)[1]
         found.setdefault(model, []).append(PublishedWeights(model, tag, "timm", timm_name))
     for model in TORCHVISION_WEIGHTS:
@@ -67,7 +68,7 @@ def split_tag(name: str) -> tuple[str, str | None]:
     names of the TF ports map to effnet's model name (their tag tells the file apart)."""
     model, _, tag = name.partition(".")
     if model.startswith("tf_") and model in TIMM_WEIGHTS:
-        model = model.removeprefix("tf_")
+        model = from_timm_name(model)
     return model, tag or None
 
 
