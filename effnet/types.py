@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-#: Block types of a stage (paper Table 1: MBConv; MobileNetV1's depthwise-separable conv;
-#: ResNet's bottleneck).
+#: Block types of a stage (paper Table 1: MBConv; EfficientNetV2's Fused-MBConv; MobileNetV1's
+#: depthwise-separable conv; ResNet's bottleneck).
 BlockKind = Literal["mbconv", "fused", "dwsep", "bottleneck"]
 #: Activations (Swish = SiLU in EfficientNet, paper §4).
 Activation = Literal["silu", "relu", "relu6"]

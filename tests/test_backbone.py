@@ -22,8 +22,8 @@ from effnet.weights.io import load_weights
 pytestmark = pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing")
 NAMES = effnet.list_models()
 #: the smallest registered model of each block family: what runs for real
-SMALLEST = [n for n in ("efficientnet_b0", "efficientnet_lite0", "mobilenet_v1", "mobilenet_v2",
-                        "resnet50") if n in NAMES]  # fmt: skip
+SMALLEST = [n for n in ("efficientnet_b0", "efficientnet_lite0", "efficientnet_v2_b0",
+                        "mobilenet_v1", "mobilenet_v2", "resnet50") if n in NAMES]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,10 @@ from effnet.deploy.export import export_model
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("base", ["efficientnet_b0", "efficientnet_v2_b0"])
 @pytest.mark.parametrize("padding", ["symmetric", "same"])
-def test_onnx_matches_eager(tmp_path: Path, padding: str) -> None:
-    small = effnet.compound("efficientnet_b0", -4)  # B0's block kinds, fewer blocks to export
+def test_onnx_matches_eager(tmp_path: Path, padding: str, base: str) -> None:
+    small = effnet.compound(base, -4)  # the base's block kinds, fewer blocks to export
     model = effnet.create_model(small, num_classes=10, padding=padding).eval()
     randomize_batchnorm(model)
     path = export_model(model, tmp_path / "m.onnx", format="onnx", resolution=64)

@@ -114,7 +114,7 @@ def test_unscriptable_model_is_one_clear_error():
 
 # ----------------------------------------------------------------- backend="onnxruntime"
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_lite0"])
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_lite0", "efficientnet_v2_b0"])
 def test_onnxruntime_backend_matches_eager(name):
     torch.manual_seed(0)
     small = effnet.compound(name, -4)  # every block kind of the family, fewer blocks to export

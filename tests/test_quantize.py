@@ -26,10 +26,10 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "train"
 
 
-@pytest.fixture(scope="module")
-def model() -> torch.nn.Module:
+@pytest.fixture(scope="module", params=["efficientnet_b0", "efficientnet_v2_b0"])
+def model(request: pytest.FixtureRequest) -> torch.nn.Module:
     torch.manual_seed(0)
-    net = effnet.create_model(effnet.compound("efficientnet_b0", -4), num_classes=10).eval()
+    net = effnet.create_model(effnet.compound(request.param, -4), num_classes=10).eval()
     randomize_batchnorm(net)
     return net
 

@@ -57,7 +57,9 @@ def test_negative_and_fractional_phi() -> None:
     alpha=st.floats(1, 2),
     beta=st.floats(1, 2),
     gamma=st.floats(1, 2),
-    base=st.sampled_from(["efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "resnet50"]),
+    base=st.sampled_from(
+        ["efficientnet_b0", "efficientnet_v2_b0", "mobilenet_v1", "mobilenet_v2", "resnet50"]
+    ),
 )
 def test_any_compound_spec_is_valid(
     phi: float, alpha: float, beta: float, gamma: float, base: str

@@ -1,7 +1,8 @@
 """Base networks as data, mirroring their papers' tables.
 
 EfficientNet-B0 is the paper's Table 1, EfficientNet-Lite its edge form from the official
-``efficientnet_lite_builder.py``; MobileNetV1 (Howard et al. 2017, Table 1),
+``efficientnet_lite_builder.py``, EfficientNetV2 the tables of the official V2 code
+(``effnetv2_configs.py``); MobileNetV1 (Howard et al. 2017, Table 1),
 MobileNetV2 (Sandler et al. 2018, Table 2) and ResNet-50 (He et al. 2016, Table 1) are the
 other bases the paper scales in Table 3.
 """
