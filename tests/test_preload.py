@@ -180,3 +180,30 @@ def test_progressive_run_records_its_sizes_and_resumes_exactly(tmp_path, preload
         assert a["resolution"] == b["resolution"]
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
     assert math.isfinite(resumed.summary["val_top1"] or 0.0)
+
+
+def test_progressive_regularisation_rises_with_the_image_size(tmp_path):
+    from test_train_loop import TINY, _config
+
+    from effnet.train.config import TrainConfig
+    from effnet.train.schedule import progress_at, ramped
+
+    assert [progress_at(e, 5, 1.0) for e in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert ramped(0.1, 0.3, 0.5) == pytest.approx(0.2)
+    folder = make_image_folder(tmp_path / "data")
+    cfg = _config(folder, tmp_path / "run", epochs=3)
+    cfg.recipe = cfg.recipe.replace(
+        augment="randaugment",
+        progressive_start=0.5,
+        progressive_ramp=1.0,
+        progressive_dropout=0.1,
+        progressive_magnitude=5,
+    )
+    result = train(cfg)
+    final = TINY.dropout  # the model's own, reached at full size
+    assert [r["resolution"] for r in result.history] == [16, 24, 32]
+    dropouts = [r["dropout"] for r in result.history]
+    assert dropouts == pytest.approx([0.1, (0.1 + final) / 2, final])
+    assert [r["randaugment_magnitude"] for r in result.history] == [5, 7, 9]
+    with pytest.raises(ValueError, match="needs augment randaugment"):
+        TrainConfig(recipe=cfg.recipe.replace(augment="none")).validate()

@@ -206,6 +206,22 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "to the full one at RAMP of the run (evaluation always at full size); default: off",
     )
     g.add_argument(
+        "--progressive-dropout",
+        type=_rate,
+        default=None,
+        metavar="START",
+        help="progressive regularisation (EfficientNetV2 §4): dropout starts at START and "
+        "rises with the image size to the model's (V2's official start: 0.1); default: fixed",
+    )
+    g.add_argument(
+        "--progressive-magnitude",
+        type=validate.positive_int,
+        default=None,
+        metavar="START",
+        help="with --augment randaugment: its magnitude starts at START and rises with the "
+        "image size to 9 (V2's official start: 5); default: fixed",
+    )
+    g.add_argument(
         "--drop-rate",
         type=_rate,
         default=None,
@@ -318,6 +334,8 @@ def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
         ema_decay=args.ema_decay,
         ema_bn_batches=args.ema_bn_batches,
         augment=args.augment,
+        progressive_dropout=args.progressive_dropout,
+        progressive_magnitude=args.progressive_magnitude,
         crop_scale=args.crop_scale,
         resolution=args.resolution,
         eval_crop=args.eval_crop,
@@ -408,6 +426,7 @@ def launch_processes(args: argparse.Namespace, *, finetune: bool = False) -> int
     if processes == 1 or launched():
         return None
     config = config_from_args(args, finetune=finetune)
+    config.validate()  # once, here, rather than in every process
     if not args.resume:
         check_data(config.data)
     argv = list(args.argv)

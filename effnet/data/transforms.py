@@ -148,3 +148,15 @@ def train_transform(
     elif augment != "none":
         raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
     return T.Compose([*steps, *_normalize(mean, std)])
+
+
+def set_randaugment_magnitude(dataset: object, magnitude: int) -> bool:
+    """Set the magnitude of the RandAugment in ``dataset.transform`` (progressive
+    regularisation, EfficientNetV2 §4); False when it has none."""
+    found = False
+    transform = getattr(dataset, "transform", None)
+    for step in getattr(transform, "transforms", [transform]):
+        if isinstance(step, T.RandAugment):
+            step.magnitude = int(magnitude)
+            found = True
+    return found

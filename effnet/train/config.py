@@ -133,6 +133,13 @@ class TrainConfig:
             raise ValueError(f"eval crop must be in (0, 1], got {r.eval_crop}")
         if r.patience is not None and r.patience < 1:
             raise ValueError(f"patience must be >= 1, got {r.patience}")
+        if r.progressive_magnitude is not None and r.augment != "randaugment":
+            raise ValueError(
+                "a progressive RandAugment magnitude needs augment randaugment "
+                f"(--augment randaugment), not {r.augment}"
+            )
+        if r.progressive_dropout is not None and not 0 <= r.progressive_dropout < 1:
+            raise ValueError(f"progressive dropout must be in [0, 1), got {r.progressive_dropout}")
 
     def batches(self, world_size: int) -> tuple[int, int]:
         """``(per process, global)``: the batch each process computes per micro-batch, and

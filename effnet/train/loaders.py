@@ -87,10 +87,12 @@ def default_workers(
     return 0 if per_process <= 2 else min(4, max(1, per_process // 4))
 
 
-def _loader_kwargs(workers: int, device: torch.device) -> dict[str, object]:
+def _loader_kwargs(
+    workers: int, device: torch.device, persistent: bool = True
+) -> dict[str, object]:
     kwargs: dict[str, object] = {"num_workers": workers, "pin_memory": device.type == "cuda"}
     if workers > 0:
-        kwargs["persistent_workers"] = True
+        kwargs["persistent_workers"] = persistent
         kwargs["prefetch_factor"] = 4
     return kwargs
 
@@ -102,10 +104,12 @@ def train_loader(
     info: DistInfo,
     seed: int,
     workers: int,
+    persistent: bool = True,
 ) -> DataLoader | PreloadedLoader:
     """Batches of ``batch_size`` (per process); incomplete last batches are dropped
     (BatchNorm needs more than one sample) unless the shard is smaller than one batch.
-    A preloaded dataset is batched by :class:`PreloadedLoader` (no worker processes)."""
+    A preloaded dataset is batched by :class:`PreloadedLoader` (no worker processes).
+    ``persistent=False`` starts the workers anew each epoch, with the dataset as it is then."""
     if isinstance(dataset, PreloadedImages):
         return PreloadedLoader(dataset, batch_size=batch_size, info=info, seed=seed)
     sampler = ResumableSampler(dataset, info, seed, batch_size)
@@ -117,7 +121,7 @@ def train_loader(
         sampler=sampler,
         drop_last=drop_last,
         generator=generator,
-        **_loader_kwargs(workers, info.device),  # type: ignore[arg-type]
+        **_loader_kwargs(workers, info.device, persistent),  # type: ignore[arg-type]
     )
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from effnet.data.transforms import set_randaugment_magnitude
 from effnet.files import write_json
 from effnet.train import build, checkpoint, distributed
 from effnet.train.config import TrainConfig
@@ -100,6 +101,7 @@ class Trainer:
         self._step_lrs: dict[int, float] = {}  # step -> LR, since the last read
         self._step_bad: torch.Tensor | None = None  # nan_policy="skip": this step had one
         self._train_resolution = 0  # this epoch's (progressive resizing)
+        self._regularization: dict[str, Any] = {}  # this epoch's (progressive regularisation)
 
     def setup(self) -> None:
         """Build the run (a resumed one continues its saved state) and describe it."""
@@ -209,6 +211,7 @@ class Trainer:
         r, st, accum = self.parts, self.state, self.config.accum_steps
         r.train_loader.sampler.set_epoch(st.epoch, skip_batches=st.micro_in_epoch)  # type: ignore[attr-defined]
         self._train_resolution = r.train_resolution(st.epoch)
+        self._regularization = self._apply_regularization(st.epoch)
         if isinstance(r.train_loader, PreloadedLoader):  # crops at that size directly
             r.train_loader.resolution = self._train_resolution
         n_micro = r.steps_per_epoch * accum
@@ -309,6 +312,25 @@ class Trainer:
             channels_last=cfg.channels_last,
         )
 
+    def _apply_regularization(self, epoch: int) -> dict[str, Any]:
+        """Set this epoch's dropout and RandAugment magnitude (progressive regularisation);
+        returns those set, for ``metrics.jsonl``."""
+        r = self.parts
+        dropout, magnitude = r.regularization(epoch)
+        applied: dict[str, Any] = {}
+        if dropout is not None:
+            r.model.dropout.p = dropout
+            applied["dropout"] = dropout
+        if magnitude is not None:
+            dataset = getattr(r.train_loader, "dataset", None)
+            if not set_randaugment_magnitude(dataset, magnitude):
+                raise ValueError(
+                    "progressive_magnitude raises RandAugment's magnitude: train with "
+                    "augment randaugment (--augment randaugment)"
+                )
+            applied["randaugment_magnitude"] = magnitude
+        return applied
+
     def _epoch_record(self, sums: list[float], mv: dict[str, Any] | None) -> dict[str, Any]:
         """The ``metrics.jsonl`` line of the epoch just completed (``sums``: its loss, correct
         and seen summed over processes)."""
@@ -319,6 +341,7 @@ class Trainer:
             "epoch": st.epoch,
             "step": st.step,
             "resolution": self._train_resolution,
+            **self._regularization,
             "lr": self.parts.optimizer.param_groups[-1]["lr"],
             "train_loss": loss_sum / seen if seen else float("nan"),
             "train_top1": 100.0 * correct / seen if seen else 0.0,

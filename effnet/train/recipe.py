@@ -32,6 +32,11 @@ class Recipe:
             to the full one at ``progressive_ramp`` of the run
             (:func:`effnet.train.schedule.resolution_at`); evaluation is always at the full
             resolution. ``None``: off.
+        progressive_dropout, progressive_magnitude: progressive regularisation (EfficientNetV2
+            §4, Algorithm 1), raised with the image size: dropout before the classifier and
+            the RandAugment magnitude start at these values and rise to the model's dropout
+            and :data:`effnet.data.transforms.RANDAUGMENT_M`. ``None``: fixed. V2's official
+            settings start at dropout 0.1 and magnitude 5.
         ema_bn_batches: before each evaluation, recompute the EMA model's BN statistics from
             this many training batches (:func:`effnet.train.ema.recalibrate_bn`); 0 keeps the
             averaged statistics, as the official code does.
@@ -79,6 +84,8 @@ class Recipe:
     ema_bn_batches: int = 0
     progressive_start: float | None = None  # None: every epoch at the full resolution
     progressive_ramp: float = 0.5
+    progressive_dropout: float | None = None
+    progressive_magnitude: int | None = None
 
     def replace(self, **changes: object) -> Recipe:
         """A copy with the given fields changed; ``None`` values are ignored."""
@@ -119,6 +126,16 @@ class Recipe:
                 f", progressive resizing from {self.progressive_start:g}x over "
                 f"{self.progressive_ramp:g} of the run"
                 if self.progressive_start is not None
+                else ""
+            )
+            + (
+                f", dropout rising from {self.progressive_dropout:g}"
+                if self.progressive_dropout is not None
+                else ""
+            )
+            + (
+                f", RandAugment magnitude rising from {self.progressive_magnitude}"
+                if self.progressive_magnitude is not None
                 else ""
             )
             + (

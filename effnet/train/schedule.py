@@ -82,18 +82,33 @@ def scaled_lr(lr_per_256: float, batch_size: int) -> float:
     return lr_per_256 * batch_size / 256
 
 
+def progress_at(epoch: int, epochs: int, ramp: float = 0.5) -> float:
+    """How far progressive learning (EfficientNetV2, Tan & Le 2021, §4) has gone at ``epoch``
+    (0-based) of ``epochs``: 0 at the first epoch, rising linearly to 1 at ``ramp`` of the run
+    and kept there (the last epoch always is 1). Image size and regularisation follow it
+    together."""
+    last = min(epochs - 1, max(0, round(ramp * epochs) - 1))  # first epoch at full strength
+    return 1.0 if epoch >= last else epoch / last
+
+
 def resolution_at(
     epoch: int, epochs: int, resolution: int, start: float | None, ramp: float = 0.5
 ) -> int:
-    """Progressive resizing (EfficientNetV2, Tan & Le 2021, §4): the train resolution of
-    ``epoch`` (0-based) of ``epochs``. ``start`` (a fraction of ``resolution``; ``None``: off)
-    at the first epoch, growing linearly to ``resolution`` at ``ramp`` of the run and kept
-    there (the last epoch always is); rounded down to a multiple of 8 px (at least 8) below
-    the full resolution."""
+    """Progressive resizing (EfficientNetV2 §4): the train resolution of ``epoch`` (0-based)
+    of ``epochs``. ``start`` (a fraction of ``resolution``; ``None``: off) at the first epoch,
+    growing linearly to ``resolution`` (:func:`progress_at`); rounded down to a multiple of
+    8 px (at least 8) below the full resolution."""
     if start is None or start >= 1.0:
         return resolution
-    last = min(epochs - 1, max(0, round(ramp * epochs) - 1))  # first epoch at full size
-    if epoch >= last:
+    t = progress_at(epoch, epochs, ramp)
+    if t >= 1.0:
         return resolution
-    side = resolution * (start + (1.0 - start) * epoch / last)
+    side = resolution * (start + (1.0 - start) * t)
     return min(resolution, max(8, int(side) // 8 * 8))
+
+
+def ramped(first: float, last: float, t: float) -> float:
+    """The value a progressively raised setting has at progress ``t`` (0..1): ``first`` at
+    the start, ``last`` at full strength (EfficientNetV2 §4, Algorithm 1: linear between
+    the two)."""
+    return first + (last - first) * t

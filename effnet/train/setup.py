@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from effnet.constants import eval_crop_fraction
 from effnet.data.build import DataBundle, build_datasets
+from effnet.data.transforms import RANDAUGMENT_M
 from effnet.models.network import Network
 from effnet.models.spec import NetworkSpec
 from effnet.train import build, checkpoint
@@ -38,7 +39,14 @@ from effnet.train.ema import build_ema, effective_decay
 from effnet.train.evaluate import amp_dtype
 from effnet.train.loaders import PreloadedLoader, default_workers, eval_loader, train_loader
 from effnet.train.optim import build_optimizer, param_groups
-from effnet.train.schedule import build_schedule, build_scheduler, resolution_at, scaled_lr
+from effnet.train.schedule import (
+    build_schedule,
+    build_scheduler,
+    progress_at,
+    ramped,
+    resolution_at,
+    scaled_lr,
+)
 from effnet.train.state import CKPT_FORMAT, RunState
 from effnet.weights.loading import stored_eval_settings
 
@@ -78,6 +86,19 @@ class Run:
     scaler: torch.amp.GradScaler | None
     criterion: nn.Module
     resumed: RunState | None = None
+
+    def regularization(self, epoch: int) -> tuple[float | None, int | None]:
+        """Dropout and RandAugment magnitude of ``epoch`` (0-based) under progressive
+        regularisation (EfficientNetV2 §4), raised with the image size to the model's dropout
+        and the recipe's magnitude; ``None`` where the recipe keeps them fixed."""
+        recipe = self.config.recipe
+        t = progress_at(epoch, recipe.epochs, recipe.progressive_ramp)
+        dropout = recipe.progressive_dropout
+        magnitude = recipe.progressive_magnitude
+        return (
+            None if dropout is None else ramped(dropout, self.model.drop_rate, t),
+            None if magnitude is None else round(ramped(magnitude, RANDAUGMENT_M, t)),
+        )
 
     def train_resolution(self, epoch: int) -> int:
         """The train resolution of ``epoch`` (0-based): :attr:`resolution`, or less early on
@@ -252,7 +273,15 @@ def _loaders(cfg: TrainConfig, info: DistInfo, bundle: DataBundle) -> _Loaders:
     both with the run's workers."""
     workers = cfg.workers if cfg.workers is not None else default_workers(info.device)
     batch, global_batch = cfg.batches(info.world_size)
-    train = train_loader(bundle.train, batch_size=batch, info=info, seed=cfg.seed, workers=workers)
+    train = train_loader(
+        bundle.train,
+        batch_size=batch,
+        info=info,
+        seed=cfg.seed,
+        workers=workers,
+        # workers made anew each epoch take the epoch's RandAugment magnitude with them
+        persistent=cfg.recipe.progressive_magnitude is None,
+    )
     minival = None
     if bundle.minival is not None and len(bundle.minival):
         minival = eval_loader(
