@@ -34,7 +34,9 @@ OptimizerName = Literal["rmsprop_tf", "adamw", "sgd"]
 #: Learning-rate schedules (``staircase`` is the paper's, §5.2).
 ScheduleName = Literal["staircase", "cosine"]
 #: Training-time augmentation policies (``autoaugment`` is the paper's, §5.2).
-AugmentName = Literal["autoaugment", "randaugment", "none"]
+#: A train-time augmentation policy by name (:func:`effnet.data.augment.parse_augment`:
+#: ``none``, ``autoaugment``, ``randaugment`` / ``rand-mM-nN``, ``trivialaugment``, ``augmix``).
+AugmentName = str
 #: What a training run does on a NaN/Inf loss.
 NanPolicy = Literal["stop", "skip"]
 #: Mixed-precision modes of a training run.

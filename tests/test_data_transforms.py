@@ -80,7 +80,9 @@ def test_center_crop_fraction_of_shorter_side_on_non_square_images():
     assert out.min() == 255
 
 
-@pytest.mark.parametrize("augment", ["autoaugment", "randaugment", "none"])
+@pytest.mark.parametrize(
+    "augment", ["autoaugment", "randaugment", "rand-m15-n3", "trivialaugment", "augmix", "none"]
+)
 @pytest.mark.parametrize("size", [(1, 1), (10000, 3), (3, 10000), (37, 5)])
 def test_any_size_gives_res_by_res(augment, size):
     img = Image.new("RGB", size, (200, 10, 30))

@@ -21,7 +21,7 @@ from effnet.cli.options import (
     names_published,
 )
 from effnet.train.recipe import RECIPES, recipe_defaults
-from effnet.types import AugmentName, NanPolicy, OptimizerName, choices
+from effnet.types import NanPolicy, OptimizerName, choices
 
 
 def _from_recipe(field: str) -> str:
@@ -51,6 +51,22 @@ def _progressive(text: str) -> tuple[float, float | None]:
             f"expected off or START[,RAMP], fractions in (0, 1] (e.g. 0.5,0.6), got {text!r}"
         )
     return values[0], values[1] if len(values) == 2 else None
+
+
+def _probability(text: str) -> float:
+    """A probability in [0, 1]."""
+    value = validate.finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return value
+
+
+def _alpha(text: str) -> float:
+    """A Beta-distribution parameter >= 0 (0: off)."""
+    value = validate.finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
 
 
 def _rate(text: str) -> float:
@@ -168,7 +184,46 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         + _from_recipe("ema_bn_batches"),
     )
     g.add_argument(
-        "--augment", choices=choices(AugmentName), default=None, help=_from_recipe("augment")
+        "--augment",
+        default=None,
+        metavar="POLICY",
+        help="none, autoaugment, randaugment (rand-mM-nN, e.g. rand-m9-n2), trivialaugment or "
+        "augmix (augmix-mM-wW-dD); timm's --aa spellings; " + _from_recipe("augment"),
+    )
+    g.add_argument(
+        "--reprob",
+        type=_probability,
+        default=None,
+        help="random-erasing probability (torchvision's RandomErasing); default: 0",
+    )
+    g.add_argument(
+        "--mixup",
+        type=_alpha,
+        default=None,
+        metavar="ALPHA",
+        help="MixUp of train batches with Beta(ALPHA, ALPHA) (torchvision's v2.MixUp; "
+        "train top-1 is then not reported); default: 0, off",
+    )
+    g.add_argument(
+        "--cutmix",
+        type=_alpha,
+        default=None,
+        metavar="ALPHA",
+        help="CutMix of train batches (torchvision's v2.CutMix); default: 0, off",
+    )
+    g.add_argument(
+        "--mixup-prob",
+        type=_probability,
+        default=None,
+        metavar="P",
+        help="share of batches mixed when --mixup / --cutmix are on; default: 1",
+    )
+    g.add_argument(
+        "--mixup-switch-prob",
+        type=_probability,
+        default=None,
+        metavar="P",
+        help="with both on, share of mixed batches given CutMix; default: 0.5",
     )
     g.add_argument(
         "--crop-scale",
@@ -335,6 +390,11 @@ def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
         ema_bn_batches=args.ema_bn_batches,
         augment=args.augment,
         progressive_dropout=args.progressive_dropout,
+        reprob=args.reprob,
+        mixup_alpha=args.mixup,
+        cutmix_alpha=args.cutmix,
+        mixup_prob=args.mixup_prob,
+        mixup_switch_prob=args.mixup_switch_prob,
         progressive_magnitude=args.progressive_magnitude,
         crop_scale=args.crop_scale,
         resolution=args.resolution,

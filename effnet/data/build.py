@@ -17,6 +17,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from effnet.data.augment import parse_augment
 from effnet.data.cifar import CifarDataset, find_cifar, read_cifar
 from effnet.data.demo import demo_root
 from effnet.data.folder import ImageFolderDataset, find_classes, report_problems, scan_folder
@@ -24,7 +25,7 @@ from effnet.data.image import DEFAULT_MAX_PIXELS
 from effnet.data.preload import DEFAULT_MAX_BYTES, preload
 from effnet.data.split import stratified_split
 from effnet.data.transforms import eval_transform, train_transform
-from effnet.types import AugmentName, check_choice
+from effnet.types import AugmentName
 
 LAYOUTS = (
     "'demo'; DIR/train/<class>/* (+ optional DIR/val/<class>/*); CIFAR-10 python files "
@@ -144,6 +145,7 @@ def build_datasets(
     resolution: int,
     minival_size: int | float = 0.1,
     augment: AugmentName = "autoaugment",
+    reprob: float = 0.0,
     seed: int = 0,
     strict: bool = False,
     crop_scale: tuple[float, float] = (0.08, 1.0),
@@ -160,7 +162,9 @@ def build_datasets(
         resolution: image side fed to the network.
         minival_size: fraction (< 1) or count (>= 1) of train held out, stratified by class
             (the paper held out 25,000 ImageNet images, §5.2).
-        augment: ``"autoaugment"``, ``"randaugment"`` or ``"none"``.
+        augment: a policy of :func:`effnet.data.augment.parse_augment` (``"autoaugment"``,
+            ``"rand-m9-n2"``, ``"trivialaugment"``, ``"augmix"``, ``"none"``, ...).
+        reprob: random-erasing probability of train images (after normalisation).
         seed: seed of the minival split.
         strict: raise on unreadable images instead of skipping them with a warning.
         crop_scale: area range of the random crop (paper: 0.08..1).
@@ -175,8 +179,8 @@ def build_datasets(
         ValueError: unknown layout, empty class folder or dataset, val class not in train,
             unreadable image with ``strict``, or a minival that would empty a class.
     """
-    check_choice(AugmentName, augment, "augment")
-    train_tf = train_transform(resolution, augment, crop_scale=crop_scale)
+    parse_augment(augment)  # a clear error before any file is read
+    train_tf = train_transform(resolution, augment, crop_scale=crop_scale, reprob=reprob)
     eval_tf = eval_transform(resolution, eval_crop)
     pool, val, skipped = load_pools(data, eval_tf, strict, max_pixels)
     if len(pool) == 0:
@@ -186,7 +190,7 @@ def build_datasets(
     if isinstance(minival, ImageFolderDataset):
         minival.substitute = False  # evaluated: an undecodable image is left out, not replaced
     train = pool.subset(train_idx, train_tf)
-    if preload_train and augment == "none":
+    if preload_train and augment == "none" and not reprob:
         unreadable: dict[str, str] = {}
         loaded = preload(
             train,

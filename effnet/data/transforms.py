@@ -17,13 +17,8 @@ from PIL import Image
 from torchvision import transforms as T
 
 from effnet.constants import IMAGENET_MEAN, IMAGENET_STD, eval_crop_fraction
-from effnet.types import AugmentName, CropOrder, Interpolation, check_choice, choices
-
-AUGMENTS = choices(AugmentName)
-# RandAugment defaults: N=2 ops of magnitude M=9 (RandAugment paper's ImageNet setting;
-# later EfficientNet releases use M=10..28 for the larger variants).
-RANDAUGMENT_N = 2
-RANDAUGMENT_M = 9
+from effnet.data.augment import augment_step, parse_augment
+from effnet.types import AugmentName, CropOrder, Interpolation, check_choice
 
 Transform = Callable[[Image.Image], torch.Tensor]
 _PIL_FILTER = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
@@ -118,11 +113,13 @@ def train_transform(
     crop_scale: tuple[float, float] = (0.08, 1.0),
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    reprob: float = 0.0,
 ) -> Transform:
     """Random-area crop (``crop_scale`` of the area, aspect 3/4..4/3, bicubic), horizontal
-    flip, then AutoAugment (ImageNet policy), RandAugment (N=2, M=9) or nothing; ImageNet
-    normalisation (paper §5.2; ``_decode_and_random_crop`` in the official
-    ``preprocessing.py``).
+    flip, then the ``augment`` policy (:mod:`effnet.data.augment`: AutoAugment's ImageNet
+    policy, RandAugment, TrivialAugmentWide, AugMix or nothing); ImageNet normalisation (paper
+    §5.2; ``_decode_and_random_crop`` in the official ``preprocessing.py``); then random erasing
+    with probability ``reprob`` (torchvision's ``RandomErasing``, as timm's ``--reprob``).
 
     ``crop_scale=(0.08, 1.0)`` is the paper's; a milder lower bound (e.g. 0.35) suits tiny
     images such as the demo set. ``mean`` / ``std``: other weights' normalisation.
@@ -141,13 +138,13 @@ def train_transform(
         ),
         T.RandomHorizontalFlip(),
     ]
-    if augment == "autoaugment":
-        steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET))
-    elif augment == "randaugment":
-        steps.append(T.RandAugment(num_ops=RANDAUGMENT_N, magnitude=RANDAUGMENT_M))
-    elif augment != "none":
-        raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
-    return T.Compose([*steps, *_normalize(mean, std)])
+    policy = augment_step(parse_augment(augment))
+    if policy is not None:
+        steps.append(policy)
+    if not 0.0 <= reprob <= 1.0:
+        raise ValueError(f"reprob must be in [0, 1], got {reprob}")
+    erasing = [T.RandomErasing(p=reprob)] if reprob > 0 else []
+    return T.Compose([*steps, *_normalize(mean, std), *erasing])
 
 
 def set_randaugment_magnitude(dataset: object, magnitude: int) -> bool:

@@ -133,13 +133,23 @@ class TrainConfig:
             raise ValueError(f"eval crop must be in (0, 1], got {r.eval_crop}")
         if r.patience is not None and r.patience < 1:
             raise ValueError(f"patience must be >= 1, got {r.patience}")
-        if r.progressive_magnitude is not None and r.augment != "randaugment":
+        from effnet.data.augment import parse_augment
+
+        parse_augment(r.augment)  # an unknown policy: one clear line
+        if r.progressive_magnitude is not None and parse_augment(r.augment).kind != "randaugment":
             raise ValueError(
                 "a progressive RandAugment magnitude needs augment randaugment "
                 f"(--augment randaugment), not {r.augment}"
             )
         if r.progressive_dropout is not None and not 0 <= r.progressive_dropout < 1:
             raise ValueError(f"progressive dropout must be in [0, 1), got {r.progressive_dropout}")
+        for name in ("reprob", "mixup_prob", "mixup_switch_prob"):
+            if not 0 <= getattr(r, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(r, name)}")
+        if r.mixup_alpha < 0 or r.cutmix_alpha < 0:
+            raise ValueError(
+                f"mixup / cutmix alpha must be >= 0, got {r.mixup_alpha}, {r.cutmix_alpha}"
+            )
 
     def batches(self, world_size: int) -> tuple[int, int]:
         """``(per process, global)``: the batch each process computes per micro-batch, and

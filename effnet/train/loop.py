@@ -50,6 +50,7 @@ from effnet.train.distributed import (
 from effnet.train.ema import recalibrate_bn
 from effnet.train.evaluate import autocast, evaluate
 from effnet.train.loaders import PreloadedLoader, eval_loader
+from effnet.train.mixing import BatchMixer, batch_mixer
 from effnet.train.report import ProgressBar, Reporter, summarize
 from effnet.train.setup import Run, build_run
 from effnet.train.signals import StopSignals
@@ -102,11 +103,13 @@ class Trainer:
         self._step_bad: torch.Tensor | None = None  # nan_policy="skip": this step had one
         self._train_resolution = 0  # this epoch's (progressive resizing)
         self._regularization: dict[str, Any] = {}  # this epoch's (progressive regularisation)
+        self.mixer: BatchMixer | None = None  # MixUp / CutMix of train batches
 
     def setup(self) -> None:
         """Build the run (a resumed one continues its saved state) and describe it."""
         self.parts = build_run(self.config, self.info)
         self.config = self.parts.config
+        self.mixer = batch_mixer(self.config.recipe, len(self.parts.classes))
         if self.parts.resumed is not None:
             self.state = self.parts.resumed
         self.report.started(self.parts)
@@ -178,6 +181,8 @@ class Trainer:
         res = self._train_resolution
         if x.shape[-1] != res or x.shape[-2] != res:  # progressive resizing, per-image loaders
             x = F.interpolate(x, size=(res, res), mode="bilinear", antialias=True)
+        if self.mixer is not None:
+            x, y = self.mixer(x, y)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         sync = contextlib.nullcontext() if last_micro or not info.enabled else r.net.no_sync()  # type: ignore[operator]
@@ -344,7 +349,8 @@ class Trainer:
             **self._regularization,
             "lr": self.parts.optimizer.param_groups[-1]["lr"],
             "train_loss": loss_sum / seen if seen else float("nan"),
-            "train_top1": 100.0 * correct / seen if seen else 0.0,
+            # under MixUp / CutMix no single label is right: not reported
+            "train_top1": None if self.mixer else (100.0 * correct / seen if seen else 0.0),
             "minival_top1": mv["top1"] if mv else None,
             "minival_top5": mv["top5"] if mv else None,
             "minival_loss": mv["loss"] if mv else None,

@@ -35,7 +35,7 @@ class Recipe:
         progressive_dropout, progressive_magnitude: progressive regularisation (EfficientNetV2
             §4, Algorithm 1), raised with the image size: dropout before the classifier and
             the RandAugment magnitude start at these values and rise to the model's dropout
-            and :data:`effnet.data.transforms.RANDAUGMENT_M`. ``None``: fixed. V2's official
+            the magnitude ``augment`` names (9 for ``randaugment``). ``None``: fixed. V2's official
             settings start at dropout 0.1 and magnitude 5.
         ema_bn_batches: before each evaluation, recompute the EMA model's BN statistics from
             this many training batches (:func:`effnet.train.ema.recalibrate_bn`); 0 keeps the
@@ -46,7 +46,13 @@ class Recipe:
             ``batch_size x processes x accum_steps`` (one process, no accumulation: the
             same). Checkpoints saved before batch sizes were per process recorded the global
             one, and resume with it (:attr:`effnet.train.config.TrainConfig.batch_per_process`).
-        augment: train-time policy passed to the data pipeline.
+        augment: train-time policy passed to the data pipeline
+            (:func:`effnet.data.augment.parse_augment`).
+        reprob: random-erasing probability (timm's ``--reprob``).
+        mixup_alpha, cutmix_alpha: Beta(alpha, alpha) of MixUp and CutMix on train batches
+            (timm's ``--mixup`` / ``--cutmix``; 0: off); ``mixup_prob``: the share of batches
+            mixed; ``mixup_switch_prob``: with both on, the share of those given CutMix
+            (:mod:`effnet.train.mixing`).
         crop_scale: random-area crop range.
         eval_crop: eval centre-crop side / shorter image side; ``None`` = the paper's
             ``res / (res + 32)``. Stored with the weights, so eval / predict / cam use it too.
@@ -86,6 +92,11 @@ class Recipe:
     progressive_ramp: float = 0.5
     progressive_dropout: float | None = None
     progressive_magnitude: int | None = None
+    reprob: float = 0.0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
 
     def replace(self, **changes: object) -> Recipe:
         """A copy with the given fields changed; ``None`` values are ignored."""
@@ -136,6 +147,14 @@ class Recipe:
             + (
                 f", RandAugment magnitude rising from {self.progressive_magnitude}"
                 if self.progressive_magnitude is not None
+                else ""
+            )
+            + (f", random erasing p={self.reprob:g}" if self.reprob else "")
+            + (f", mixup {self.mixup_alpha:g}" if self.mixup_alpha else "")
+            + (f", cutmix {self.cutmix_alpha:g}" if self.cutmix_alpha else "")
+            + (
+                f" (on {self.mixup_prob:g} of batches, cutmix share {self.mixup_switch_prob:g})"
+                if self.mixup_alpha or self.cutmix_alpha
                 else ""
             )
             + (

@@ -27,8 +27,11 @@ class ProgressBar:
     """A tqdm bar over an epoch's optimizer steps, with the running loss and accuracy (as
     often as the loop reads them from the device) and the throughput; does nothing when off."""
 
-    def __init__(self, *, total: int, initial: int, desc: str, enabled: bool) -> None:
+    def __init__(
+        self, *, total: int, initial: int, desc: str, enabled: bool, accuracy: bool = True
+    ) -> None:
         self.bar = None
+        self.accuracy = accuracy  # off under MixUp / CutMix
         self.loss_acc: dict[str, str] = {}
         if enabled:
             from tqdm import tqdm
@@ -48,10 +51,9 @@ class ProgressBar:
         if self.bar is None:
             return
         seen = max(partial["seen"], 1)
-        self.loss_acc = {
-            "loss": f"{partial['loss'] / seen:.3f}",
-            "acc": f"{100 * partial['correct'] / seen:.1f}",
-        }
+        self.loss_acc = {"loss": f"{partial['loss'] / seen:.3f}"}
+        if self.accuracy:
+            self.loss_acc["acc"] = f"{100 * partial['correct'] / seen:.1f}"
 
     def update(self, images_per_second: float) -> None:
         """One step done: show the throughput (and the sums :meth:`show` was last given)."""
@@ -85,6 +87,7 @@ class Reporter:
             initial=state.micro_in_epoch // cfg.accum_steps,
             desc=f"epoch {state.epoch + 1}/{cfg.recipe.epochs}",
             enabled=self.main and cfg.progress,
+            accuracy=not (cfg.recipe.mixup_alpha or cfg.recipe.cutmix_alpha),
         )
 
     def started(self, run: Run) -> None:
@@ -125,11 +128,13 @@ class Reporter:
         write_text(run.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
         mv = record["minival_top1"]
         mv_text = f"minival top1 {mv:.2f}%" if mv is not None else "no minival"
+        top1 = record["train_top1"]
+        train_text = f"train top1 {top1:.2f}%" if top1 is not None else "train top1 n/a (mixed)"
         self.log(
             f"epoch {state.epoch}/{run.config.recipe.epochs}"
             + (f" at {record['resolution']}px" if record["resolution"] != run.resolution else "")
             + f": loss {record['train_loss']:.4f}, "
-            f"train top1 {record['train_top1']:.2f}%, {mv_text}, lr {record['lr']:.3g}, "
+            f"{train_text}, {mv_text}, lr {record['lr']:.3g}, "
             f"{record['images_per_second']:.0f} img/s, {record['seconds']:.1f}s"
             + ("  *best" if state.best_epoch == state.epoch else "")
         )

@@ -28,8 +28,8 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
 from effnet.constants import eval_crop_fraction
+from effnet.data.augment import parse_augment
 from effnet.data.build import DataBundle, build_datasets
-from effnet.data.transforms import RANDAUGMENT_M
 from effnet.models.network import Network
 from effnet.models.spec import NetworkSpec
 from effnet.train import build, checkpoint
@@ -97,8 +97,13 @@ class Run:
         magnitude = recipe.progressive_magnitude
         return (
             None if dropout is None else ramped(dropout, self.model.drop_rate, t),
-            None if magnitude is None else round(ramped(magnitude, RANDAUGMENT_M, t)),
+            None if magnitude is None else round(ramped(magnitude, self.final_magnitude, t)),
         )
+
+    @property
+    def final_magnitude(self) -> int:
+        """The RandAugment magnitude the recipe names (``rand-mM-...``; 9 by default)."""
+        return parse_augment(self.config.recipe.augment).magnitude
 
     def train_resolution(self, epoch: int) -> int:
         """The train resolution of ``epoch`` (0-based): :attr:`resolution`, or less early on
@@ -244,6 +249,7 @@ def _data(cfg: TrainConfig, info: DistInfo, resolution: int, eval_crop: float) -
             resolution=resolution,
             minival_size=minival,
             augment=cfg.recipe.augment,
+            reprob=cfg.recipe.reprob,
             seed=cfg.seed,
             strict=cfg.strict,
             crop_scale=cfg.recipe.crop_scale,

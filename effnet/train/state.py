@@ -122,8 +122,11 @@ class DeviceSums:
         finite = torch.isfinite(loss)
         ok = finite.double()
         value = loss.detach().double()
-        correct = (logits.argmax(1) == y).sum().double()
-        n = y.numel()
+        if y.dim() == 1:
+            correct = (logits.argmax(1) == y).sum().double()
+        else:  # mixed targets (class probabilities): no right answer to count
+            correct = torch.zeros((), dtype=torch.float64, device=loss.device)
+        n = y.shape[0]
         first = torch.logical_and(~finite, self.sums[3] == 0)
         self.first_bad.copy_(torch.where(first, torch.stack((value, self.micro)), self.first_bad))
         step = torch.stack((torch.where(finite, value, 0.0) * n, correct * ok, ok * n, 1 - ok))
