@@ -16,6 +16,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from effnet.cli.config_file import CONFIG_VERBS, load_settings
+
 VERBS: tuple[str, ...] = (
     "list",
     "profile",
@@ -85,10 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(words)
+    if getattr(args, "config", None) and args.verb in CONFIG_VERBS and not unknown:
+        try:  # the file's options, then the command line's over them
+            given = load_settings(args.config, args.verb_parser)
+        except UserError as exc:
+            print(f"effnet {args.verb}: error: {exc}", file=sys.stderr)
+            return 2
+        verb_words = words[words.index(args.verb) + 1 :]
+        args, unknown = args.verb_parser.parse_known_args(verb_words, namespace=given)
+        args.verb = args.verb_parser.prog.split()[-1]
     if unknown:  # refused by the verb's parser, so the message points at the verb's help
         args.verb_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for verbs that start processes
+    args.argv = words  # for verbs that start processes
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

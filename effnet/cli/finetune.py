@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effnet.cli.train import add_train_args, config_from_args, init_weights, launch_processes
+from effnet.cli.train import (
+    add_train_args,
+    config_from_args,
+    init_weights,
+    launch_processes,
+    train_and_record,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,8 +57,8 @@ def _published_geometry(config: Any, args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from effnet.cli import UserError
-    from effnet.train.loop import train
 
+    given = argparse.Namespace(**vars(args))  # before --pretrained is resolved to a file
     if args.weights is None and not args.pretrained and not args.resume:
         raise UserError("give --weights FILE or --pretrained [LIB[.TAG]] (with --model NAME)")
     init_weights(args)
@@ -64,10 +70,4 @@ def run(args: argparse.Namespace) -> int:
         if args.backbone_lr_scale < 0:
             raise ValueError(f"--backbone-lr-scale must be >= 0, got {args.backbone_lr_scale}")
         config.recipe = config.recipe.replace(backbone_lr_scale=args.backbone_lr_scale)
-    try:
-        result = train(config)
-    except OSError as exc:  # e.g. a full disk while saving: the previous files are intact
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise UserError(str(exc)) from None
-    return 130 if result.interrupted else 0
+    return train_and_record(args, config, given)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.config_file import add_config_option
 from effnet.cli.options import RawDescriptionHelpFormatter, deprecated
 from effnet.cli.validate import (
     nonnegative_float,
@@ -61,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=RawDescriptionHelpFormatter,
     )
+    add_config_option(p)
     p.add_argument("--base", default="efficientnet_b0", help="base model")
     p.add_argument(
         "--base-phi",

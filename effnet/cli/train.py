@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from effnet.cli import validate
+from effnet.cli.config_file import add_config_option
 from effnet.cli.options import (
     AMP_OFF,
     add_runtime_options,
@@ -91,6 +92,7 @@ def _model(name: str | None, phi: float | None) -> Any:
 
 def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:
     """The options shared by ``train`` and ``finetune``."""
+    add_config_option(p)
     p.add_argument(
         "--data",
         default="demo",
@@ -519,18 +521,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def train_and_record(args: argparse.Namespace, config: Any, given: argparse.Namespace) -> int:
+    """Train ``config``; the first process writes the run's options (``given``: as the
+    command gave them) to ``OUT/config.yaml``. Exit status 130 when interrupted."""
     from effnet.cli import UserError
+    from effnet.cli.config_file import write_settings
     from effnet.train.loop import train
 
-    init_weights(args)
-    status = launch_processes(args)
-    if status is not None:
-        return status
     try:
-        result = train(config_from_args(args))
+        result = train(config)
+        if os.environ.get("RANK", "0") == "0":
+            write_settings(given, args.verb_parser, result.out)
     except OSError as exc:  # e.g. a full disk while saving: the previous files are intact
         if isinstance(exc, FileNotFoundError):
             raise
         raise UserError(str(exc)) from None
     return 130 if result.interrupted else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    given = argparse.Namespace(**vars(args))  # before --pretrained is resolved to a file
+    init_weights(args)
+    status = launch_processes(args)
+    if status is not None:
+        return status
+    return train_and_record(args, config_from_args(args), given)
