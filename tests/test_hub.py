@@ -232,6 +232,7 @@ def test_push_a_run_then_evaluate_and_finetune_from_the_hub(
 
     class Result:
         interrupted = False
+        out = tmp_path  # where the run's config.yaml goes
 
     def fake_train(config):
         seen["c"] = config

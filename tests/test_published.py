@@ -215,6 +215,7 @@ def test_finetune_from_published_weights(torch_home, hf_cache, no_network, timm_
 
     class Result:
         interrupted = False
+        out = hf_cache  # where the run's config.yaml goes
 
     def fake_train(config):
         seen["config"] = config
