@@ -32,6 +32,7 @@ VERBS: tuple[str, ...] = (
     "eval",
     "predict",
     "push",
+    "average",
     "data",
 )
 

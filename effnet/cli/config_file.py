@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from effnet.types import ScheduleName, choices
+
 CONFIG_VERBS = ("train", "finetune", "search")
 CONFIG_FILE = "config.yaml"
 #: Options a config file does not carry: where a run goes and how it is started.
@@ -41,9 +43,23 @@ TIMM_KEYS = {
     "workers": "workers",
     "channels_last": "channels_last",
     "img_size": "resolution",
+    "sched": "sched",
+    "min_lr": "min_lr",
+    "decay_epochs": "decay_epochs",
+    "decay_rate": "decay_rate",
+    "decay_milestones": "decay_milestones",
+    "layer_decay": "layer_decay",
 }
 _TIMM_ONLY = {"opt", "sched", "smoothing", "aa", "model_ema", "amp_dtype"}
-_TIMM_OPTIMIZERS = {"adamw": "adamw", "rmsproptf": "rmsprop_tf", "sgd": "sgd", "momentum": "sgd"}
+_TIMM_OPTIMIZERS = {
+    "adamw": "adamw",
+    "rmsproptf": "rmsprop_tf",
+    "sgd": "sgd",
+    "momentum": "sgd",
+    "radam": "radam",
+    "nadam": "nadam",
+    "adafactor": "adafactor",
+}
 
 
 def config_path(argv: Sequence[str]) -> str | None:
@@ -93,6 +109,9 @@ def _from_timm(values: dict[str, Any]) -> dict[str, Any]:
                     ignored.append(f"opt={value}")
                     continue
                 value = _TIMM_OPTIMIZERS[str(value).lower()]
+            if key == "sched" and value not in choices(ScheduleName):
+                ignored.append(f"sched={value}")
+                continue
             if key == "img_size" and not isinstance(value, int):
                 ignored.append(f"img_size={value}")
                 continue

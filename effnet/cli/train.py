@@ -22,7 +22,7 @@ from effnet.cli.options import (
     names_published,
 )
 from effnet.train.recipe import RECIPES, recipe_defaults
-from effnet.types import NanPolicy, OptimizerName, choices
+from effnet.types import NanPolicy, OptimizerName, ScheduleName, choices
 
 
 def _from_recipe(field: str) -> str:
@@ -60,6 +60,17 @@ def _probability(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
     return value
+
+
+def _milestones(text: str) -> tuple[float, ...]:
+    """``E1,E2,...``: increasing epochs."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(b <= a for a, b in zip(values, values[1:])) or values[0] <= 0:
+        raise argparse.ArgumentTypeError(f"expected increasing epochs E1,E2,..., got {text!r}")
+    return values
 
 
 def _alpha(text: str) -> float:
@@ -153,9 +164,50 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     )
     g.add_argument(
         "--optimizer",
+        "--opt",
         choices=choices(OptimizerName),
         default=None,
         help=_from_recipe("optimizer"),
+    )
+    g.add_argument(
+        "--sched",
+        choices=choices(ScheduleName),
+        default=None,
+        help="LR schedule after the warmup (step is the staircase; timm's names); "
+        + _from_recipe("schedule"),
+    )
+    g.add_argument(
+        "--min-lr",
+        type=validate.nonnegative_float,
+        default=None,
+        help="the lowest LR after the warmup (not for staircase); default: 0",
+    )
+    g.add_argument(
+        "--decay-epochs",
+        type=validate.positive_float,
+        default=None,
+        help="step / staircase period in epochs; " + _from_recipe("decay_epochs"),
+    )
+    g.add_argument(
+        "--decay-rate",
+        type=_probability,
+        default=None,
+        help="LR factor of each step / milestone / epoch (exponential); "
+        + _from_recipe("decay_rate"),
+    )
+    g.add_argument(
+        "--decay-milestones",
+        type=_milestones,
+        default=None,
+        metavar="E1,E2,...",
+        help="epochs at which multistep multiplies the LR by --decay-rate",
+    )
+    g.add_argument(
+        "--layer-decay",
+        type=_probability,
+        default=None,
+        metavar="F",
+        help="LR x F per stage from the head down (timm's --layer-decay); default: off",
     )
     g.add_argument(
         "--weight-decay",
@@ -327,6 +379,13 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     )
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
     r.add_argument(
+        "--keep-last",
+        type=validate.nonnegative_int,
+        default=0,
+        metavar="K",
+        help="keep the weights of the last K epochs (epoch-N.safetensors) for effnet average",
+    )
+    r.add_argument(
         "--accum-steps",
         type=validate.positive_int,
         default=1,
@@ -393,6 +452,12 @@ def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
         augment=args.augment,
         progressive_dropout=args.progressive_dropout,
         reprob=args.reprob,
+        schedule=args.sched,
+        min_lr=args.min_lr,
+        decay_epochs=args.decay_epochs,
+        decay_rate=args.decay_rate,
+        decay_milestones=args.decay_milestones,
+        layer_decay=args.layer_decay,
         mixup_alpha=args.mixup,
         cutmix_alpha=args.cutmix,
         mixup_prob=args.mixup_prob,
@@ -432,6 +497,7 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         amp=amp,
         channels_last=args.channels_last,
         preload=args.preload,
+        keep_last=args.keep_last,
         compile=args.compile,
         accum_steps=args.accum_steps,
         sync_bn=args.sync_bn,

@@ -60,6 +60,8 @@ class TrainConfig:
         preload: with the ``augment="none"`` policy, decode the train split once into memory
             and crop and flip a batch at a time (:mod:`effnet.data.preload`), when it fits
             (2 GiB). Off by default: the small recipe was tuned with per-image decoding.
+        keep_last: also keep the weights of the last this many epochs
+            (``epoch-<N>.safetensors``, for ``effnet average``); 0: none.
     """
 
     data: Any = "demo"
@@ -91,6 +93,7 @@ class TrainConfig:
     progress: bool = True
     resume_epochs: int | None = None
     preload: bool = False
+    keep_last: int = 0
 
     def validate(self) -> None:
         """Raise ``ValueError`` for settings that cannot work, before any work is done."""
@@ -103,6 +106,8 @@ class TrainConfig:
             raise ValueError(f"accum steps must be >= 1, got {self.accum_steps}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"learning rate must be > 0, got {self.lr}")
+        if self.keep_last < 0:
+            raise ValueError(f"keep_last must be >= 0, got {self.keep_last}")
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.minival_size < 0:
@@ -146,6 +151,12 @@ class TrainConfig:
         for name in ("reprob", "mixup_prob", "mixup_switch_prob"):
             if not 0 <= getattr(r, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(r, name)}")
+        if r.min_lr < 0 or (r.layer_decay is not None and not 0 < r.layer_decay <= 1):
+            raise ValueError(
+                f"min lr must be >= 0 and layer decay in (0, 1], got {r.min_lr}, {r.layer_decay}"
+            )
+        if r.schedule == "multistep" and not r.decay_milestones:
+            raise ValueError("the multistep schedule needs decay milestones (--decay-milestones)")
         if r.mixup_alpha < 0 or r.cutmix_alpha < 0:
             raise ValueError(
                 f"mixup / cutmix alpha must be >= 0, got {r.mixup_alpha}, {r.cutmix_alpha}"
@@ -203,6 +214,7 @@ RUNTIME_FIELDS = frozenset(
         "eval_batch_size",
         "strict",
         "resume_epochs",
+        "keep_last",
     }
 )
 #: Runtime settings that change what a run computes or tolerates: a resumed run keeps its
@@ -221,6 +233,8 @@ def saved_config(saved: Mapping[str, Any]) -> TrainConfig:
     values.setdefault("batch_per_process", False)
     recipe_d = dict(saved["recipe"])
     recipe_d["crop_scale"] = tuple(recipe_d["crop_scale"])
+    if "decay_milestones" in recipe_d:
+        recipe_d["decay_milestones"] = tuple(recipe_d["decay_milestones"])
     return TrainConfig(**values, recipe=Recipe(**recipe_d))
 
 

@@ -55,6 +55,7 @@ from effnet.train.report import ProgressBar, Reporter, summarize
 from effnet.train.setup import Run, build_run
 from effnet.train.signals import StopSignals
 from effnet.train.state import DeviceSums, RunState
+from effnet.weights.average import epoch_files
 from effnet.weights.io import load_weights, save_weights
 
 Callback = Callable[[dict[str, Any]], "bool | None"]
@@ -126,18 +127,32 @@ class Trainer:
         flags = [torch.isfinite(v).all() for v in values if v.is_floating_point()]
         return not flags or bool(_to_host(torch.stack(flags).all()))
 
+    def _weights_metadata(self) -> dict[str, str]:
+        """What eval / predict need beside the weights: classes, resolution, eval crop."""
+        r = self.parts
+        return {
+            "classes": json.dumps(r.classes),
+            "train_resolution": str(r.resolution),
+            "eval_crop": repr(r.eval_crop),
+        }
+
     def _save_best(self) -> None:
         """``best.safetensors`` (with what eval / predict need) and ``classes.json``."""
         r = self.parts
         if not self.info.is_main:
             return
-        metadata = {
-            "classes": json.dumps(r.classes),
-            "train_resolution": str(r.resolution),
-            "eval_crop": repr(r.eval_crop),
-        }
-        save_weights(r.eval_model, r.out / "best.safetensors", metadata=metadata)  # type: ignore[arg-type]
+        save_weights(r.eval_model, r.out / "best.safetensors", metadata=self._weights_metadata())  # type: ignore[arg-type]
         write_json(r.out / "classes.json", r.classes)
+
+    def _save_epoch(self) -> None:
+        """``epoch-<N>.safetensors`` of the last ``keep_last`` epochs (for ``effnet average``)."""
+        r, keep = self.parts, self.config.keep_last
+        if not keep or not self.info.is_main:
+            return
+        path = r.out / f"epoch-{self.state.epoch}.safetensors"
+        save_weights(r.eval_model, path, metadata=self._weights_metadata())  # type: ignore[arg-type]
+        for old in epoch_files(r.out)[:-keep]:
+            old.unlink(missing_ok=True)
 
     # --------------------------------------------------------------------------- training
     def _nonfinite(self, loss: float | None, step: int) -> str:
@@ -371,6 +386,8 @@ class Trainer:
             self.report.log("warning: non-finite weights; best.safetensors not updated")
         if st.update_best(mv["top1"] if mv else float(st.epoch), finite):  # no minival: latest
             self._save_best()
+        if finite:
+            self._save_epoch()
         st.next_epoch()
         self.save_last()
         self.report.epoch(self.parts, st, record)

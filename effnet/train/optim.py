@@ -111,6 +111,7 @@ def param_groups(
     *,
     head_params: set[int] | None = None,
     backbone_lr_scale: float = 1.0,
+    layer_decay: float | None = None,
 ) -> list[dict[str, Any]]:
     """Split trainable parameters into decay / no-decay groups (paper §5.2: weight decay 1e-5).
 
@@ -118,6 +119,10 @@ def param_groups(
     (ids of the classifier's parameters) and ``backbone_lr_scale != 1`` the backbone groups
     carry ``lr_scale`` so a fine-tune can train it more gently than the new head.
     Each group gets an ``lr_scale`` key that the schedule multiplies into the base LR.
+
+    ``layer_decay`` (timm's ``--layer-decay``) scales the LR per depth from the head down: the
+    head (``conv_head``, ``bn2``, ``classifier``) 1, the last stage ``layer_decay``, the one
+    before ``layer_decay**2``, ... the stem the smallest.
     """
     norm_ids = {
         id(p)
@@ -125,23 +130,36 @@ def param_groups(
         if isinstance(m, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm)
         for p in m.parameters(recurse=False)
     }
-    buckets: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    stages = len(getattr(model, "blocks", ())) if layer_decay is not None else 0
+    buckets: dict[tuple[bool, bool, int], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         is_head = head_params is not None and id(p) in head_params
-        key = (_no_decay(name, p, norm_ids), is_head or head_params is None)
+        depth = _depth_from_head(name, stages) if layer_decay is not None else 0
+        key = (_no_decay(name, p, norm_ids), is_head or head_params is None, depth)
         buckets.setdefault(key, []).append(p)
     groups = []
-    for (no_decay, is_head), params in sorted(buckets.items()):
+    for (no_decay, is_head, depth), params in sorted(buckets.items()):
+        scale = 1.0 if is_head else backbone_lr_scale
         groups.append(
             {
                 "params": params,
                 "weight_decay": 0.0 if no_decay else weight_decay,
-                "lr_scale": 1.0 if is_head else backbone_lr_scale,
+                "lr_scale": scale * (layer_decay**depth if layer_decay is not None else 1.0),
             }
         )
     return groups
+
+
+def _depth_from_head(name: str, stages: int) -> int:
+    """0 for the head, 1 for the last stage, ..., ``stages + 1`` for the stem."""
+    parts = name.split(".")
+    if parts[0] == "blocks" and len(parts) > 1 and parts[1].isdigit():
+        return stages - int(parts[1])
+    if parts[0] in ("conv_stem", "bn1", "stem_pool"):
+        return stages + 1
+    return 0
 
 
 def build_optimizer(
@@ -151,9 +169,11 @@ def build_optimizer(
     *,
     eps: float | None = None,
 ) -> Optimizer:
-    """``"rmsprop_tf"`` (paper §5.2: rho 0.9, momentum 0.9, eps 1e-3), ``"adamw"`` or ``"sgd"``.
+    """``"rmsprop_tf"`` (paper §5.2: rho 0.9, momentum 0.9, eps 1e-3), or one torch ships:
+    ``"adamw"``, ``"sgd"`` (momentum 0.9, Nesterov), ``"radam"``, ``"nadam"``, ``"adafactor"``.
 
-    Weight decay comes from each group; for AdamW it is decoupled (as AdamW defines it).
+    Weight decay comes from each group; AdamW, RAdam and NAdam decouple it (as AdamW defines
+    it), Adafactor applies its own decoupled form.
     """
     check_choice(OptimizerName, name, "optimizer")
     for g in groups:
@@ -162,4 +182,14 @@ def build_optimizer(
         return RMSpropTF(groups, lr=lr, rho=0.9, momentum=0.9, eps=1e-3 if eps is None else eps)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, eps=1e-8 if eps is None else eps)
+    if name == "radam":
+        return torch.optim.RAdam(
+            groups, lr=lr, eps=1e-8 if eps is None else eps, decoupled_weight_decay=True
+        )
+    if name == "nadam":
+        return torch.optim.NAdam(
+            groups, lr=lr, eps=1e-8 if eps is None else eps, decoupled_weight_decay=True
+        )
+    if name == "adafactor":
+        return torch.optim.Adafactor(groups, lr=lr)
     return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)

@@ -20,7 +20,9 @@ class Recipe:
         optimizer: ``"rmsprop_tf"`` (paper), ``"adamw"`` or ``"sgd"``.
         lr_per_256: learning rate per 256 images, scaled linearly with the global batch.
         weight_decay: L2 (RMSProp, SGD) or decoupled (AdamW) decay; never on BN params/biases.
-        schedule: ``"staircase"`` (paper) or ``"cosine"``.
+        schedule: ``"staircase"`` (paper), ``"cosine"``, or timm's ``"step"`` (the same
+            staircase), ``"multistep"``, ``"exponential"``, ``"constant"``
+            (:mod:`effnet.train.schedule`).
         warmup_epochs: linear warmup from 0.
         decay_epochs, decay_rate: the staircase: x ``decay_rate`` every ``decay_epochs``.
         label_smoothing: cross-entropy label smoothing.
@@ -49,6 +51,9 @@ class Recipe:
         augment: train-time policy passed to the data pipeline
             (:func:`effnet.data.augment.parse_augment`).
         reprob: random-erasing probability (timm's ``--reprob``).
+        min_lr: the lowest LR after warmup (timm's ``--min-lr``; not for ``staircase``).
+        decay_milestones: epochs at which ``multistep`` multiplies the LR by ``decay_rate``.
+        layer_decay: LR x this per stage from the head down (timm's ``--layer-decay``).
         mixup_alpha, cutmix_alpha: Beta(alpha, alpha) of MixUp and CutMix on train batches
             (timm's ``--mixup`` / ``--cutmix``; 0: off); ``mixup_prob``: the share of batches
             mixed; ``mixup_switch_prob``: with both on, the share of those given CutMix
@@ -93,6 +98,9 @@ class Recipe:
     progressive_dropout: float | None = None
     progressive_magnitude: int | None = None
     reprob: float = 0.0
+    min_lr: float = 0.0
+    decay_milestones: tuple[float, ...] = ()
+    layer_decay: float | None = None
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     mixup_prob: float = 1.0
@@ -111,11 +119,15 @@ class Recipe:
 
     def describe(self) -> str:
         """A one-paragraph human-readable summary, printed at the start of a run."""
-        sched = (
-            f"staircase x{self.decay_rate} every {self.decay_epochs} epochs"
-            if self.schedule == "staircase"
-            else "cosine to 0"
-        )
+        floor = f" (min lr {self.min_lr:g})" if self.min_lr else ""
+        sched = {
+            "staircase": f"staircase x{self.decay_rate} every {self.decay_epochs} epochs",
+            "step": f"step x{self.decay_rate} every {self.decay_epochs} epochs{floor}",
+            "multistep": f"x{self.decay_rate} at epochs {list(self.decay_milestones)}{floor}",
+            "exponential": f"exponential x{self.decay_rate} per epoch{floor}",
+            "constant": "constant",
+            "cosine": f"cosine to {self.min_lr:g}" if self.min_lr else "cosine to 0",
+        }[self.schedule]
         return (
             f"recipe {self.name}: {self.optimizer} lr {self.lr_per_256:g}/256 images, "
             f"warmup {self.warmup_epochs:g} epochs, {sched}, weight decay {self.weight_decay:g} "
@@ -149,6 +161,7 @@ class Recipe:
                 if self.progressive_magnitude is not None
                 else ""
             )
+            + (f", layer LR decay {self.layer_decay:g}" if self.layer_decay is not None else "")
             + (f", random erasing p={self.reprob:g}" if self.reprob else "")
             + (f", mixup {self.mixup_alpha:g}" if self.mixup_alpha else "")
             + (f", cutmix {self.cutmix_alpha:g}" if self.cutmix_alpha else "")

@@ -55,6 +55,39 @@ class WarmupCosine:
         return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+@dataclass(frozen=True)
+class WarmupDecay:
+    """Linear warmup, then timm's other ``--sched`` kinds, counted in (fractional) epochs:
+    ``step`` (x ``decay_rate`` every ``decay_epochs``: the staircase), ``multistep`` (x
+    ``decay_rate`` at each of ``milestones``), ``exponential`` (``decay_rate ** epoch``) or
+    ``constant``; never below ``floor`` (``min_lr`` / base LR)."""
+
+    kind: str
+    warmup_steps: int
+    steps_per_epoch: int
+    decay_epochs: float = 2.4
+    decay_rate: float = 0.97
+    milestones: tuple[float, ...] = ()
+    floor: float = 0.0
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return step / self.warmup_steps
+        epoch = step / self.steps_per_epoch
+        if self.kind == "step":
+            factor = self.decay_rate ** math.floor(epoch / self.decay_epochs)
+        elif self.kind == "multistep":
+            factor = self.decay_rate ** sum(epoch >= m for m in self.milestones)
+        elif self.kind == "exponential":
+            factor = self.decay_rate**epoch
+        else:
+            factor = 1.0
+        return max(factor, self.floor)
+
+
+Schedule = WarmupStaircase | WarmupCosine | WarmupDecay
+
+
 def build_schedule(
     kind: ScheduleName,
     *,
@@ -63,16 +96,23 @@ def build_schedule(
     warmup_epochs: float,
     decay_epochs: float = 2.4,
     decay_rate: float = 0.97,
-) -> WarmupStaircase | WarmupCosine:
-    """The multiplier function for ``kind`` in ``{"staircase", "cosine"}``, counted in steps."""
+    milestones: tuple[float, ...] = (),
+    floor: float = 0.0,
+) -> Schedule:
+    """The multiplier function for ``kind`` (:data:`effnet.types.ScheduleName`), counted in
+    steps; ``floor``: the lowest multiplier (``min_lr`` / base LR), not for ``staircase``."""
     check_choice(ScheduleName, kind, "schedule")
     warmup_steps = round(warmup_epochs * steps_per_epoch)
     if kind == "staircase":
         return WarmupStaircase(warmup_steps, decay_epochs * steps_per_epoch, decay_rate)
-    return WarmupCosine(warmup_steps, epochs * steps_per_epoch)
+    if kind == "cosine":
+        return WarmupCosine(warmup_steps, epochs * steps_per_epoch, floor)
+    return WarmupDecay(
+        kind, warmup_steps, steps_per_epoch, decay_epochs, decay_rate, tuple(milestones), floor
+    )
 
 
-def build_scheduler(optimizer: Optimizer, schedule: WarmupStaircase | WarmupCosine) -> LambdaLR:
+def build_scheduler(optimizer: Optimizer, schedule: Schedule) -> LambdaLR:
     """A per-step :class:`LambdaLR`; each group's LR is its own initial LR times the multiplier."""
     return LambdaLR(optimizer, schedule)
 

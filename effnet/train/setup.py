@@ -322,6 +322,7 @@ def _optimization(
         recipe.weight_decay,
         head_params=head,
         backbone_lr_scale=recipe.backbone_lr_scale if head else 1.0,
+        layer_decay=recipe.layer_decay,
     )
     optimizer = build_optimizer(recipe.optimizer, groups, base_lr)
     schedule = build_schedule(
@@ -331,6 +332,8 @@ def _optimization(
         warmup_epochs=recipe.warmup_epochs,
         decay_epochs=recipe.decay_epochs,
         decay_rate=recipe.decay_rate,
+        milestones=recipe.decay_milestones,
+        floor=recipe.min_lr / base_lr,
     )
     total_steps = steps_per_epoch * recipe.epochs
     ema_decay = 0.0
