@@ -62,6 +62,11 @@ def _probability(text: str) -> float:
     return value
 
 
+def _loggers(text: str) -> tuple[str, ...]:
+    """``csv,tensorboard`` or ``none``."""
+    return () if text == "none" else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 def _milestones(text: str) -> tuple[float, ...]:
     """``E1,E2,...``: increasing epochs."""
     try:
@@ -379,6 +384,15 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
     )
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
     r.add_argument(
+        "--log",
+        type=_loggers,
+        default=("csv",),
+        metavar="LIST",
+        help="experiment loggers, comma-separated: csv (metrics.csv), tensorboard "
+        "(OUT/tensorboard; pip install effnet[tensorboard]); none for metrics.jsonl alone "
+        "(default: csv)",
+    )
+    r.add_argument(
         "--keep-last",
         type=validate.nonnegative_int,
         default=0,
@@ -498,6 +512,7 @@ def config_from_args(args: argparse.Namespace, *, finetune: bool = False) -> Any
         channels_last=args.channels_last,
         preload=args.preload,
         keep_last=args.keep_last,
+        log=args.log,
         compile=args.compile,
         accum_steps=args.accum_steps,
         sync_bn=args.sync_bn,

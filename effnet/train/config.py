@@ -60,6 +60,8 @@ class TrainConfig:
         preload: with the ``augment="none"`` policy, decode the train split once into memory
             and crop and flip a batch at a time (:mod:`effnet.data.preload`), when it fits
             (2 GiB). Off by default: the small recipe was tuned with per-image decoding.
+        log: experiment loggers (:mod:`effnet.train.tracking`): ``csv`` (``metrics.csv``),
+            ``tensorboard``; ``()``: none beyond ``metrics.jsonl``.
         keep_last: also keep the weights of the last this many epochs
             (``epoch-<N>.safetensors``, for ``effnet average``); 0: none.
     """
@@ -94,6 +96,7 @@ class TrainConfig:
     resume_epochs: int | None = None
     preload: bool = False
     keep_last: int = 0
+    log: tuple[str, ...] = ("csv",)
 
     def validate(self) -> None:
         """Raise ``ValueError`` for settings that cannot work, before any work is done."""
@@ -106,6 +109,9 @@ class TrainConfig:
             raise ValueError(f"accum steps must be >= 1, got {self.accum_steps}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"learning rate must be > 0, got {self.lr}")
+        from effnet.train.tracking import check_loggers
+
+        check_loggers(self.log)
         if self.keep_last < 0:
             raise ValueError(f"keep_last must be >= 0, got {self.keep_last}")
         if self.workers is not None and self.workers < 0:
@@ -215,6 +221,7 @@ RUNTIME_FIELDS = frozenset(
         "strict",
         "resume_epochs",
         "keep_last",
+        "log",
     }
 )
 #: Runtime settings that change what a run computes or tolerates: a resumed run keeps its

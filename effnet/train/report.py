@@ -19,6 +19,10 @@ from effnet.files import write_json, write_text
 from effnet.train.distributed import DistInfo
 from effnet.train.setup import Run
 from effnet.train.state import RunState
+from effnet.train.tracking import Tracker
+
+#: What each logger adds to a run's folder.
+_LOGGED = {"csv": "metrics.csv", "tensorboard": "tensorboard/"}
 
 OUTPUTS = "classes.json, last.ckpt, metrics.jsonl, summary.json, curves.png"
 
@@ -74,6 +78,7 @@ class Reporter:
         self.main = info.is_main
         self._started: float | None = None
         self._estimated = False
+        self.tracker: Tracker | None = None
 
     def log(self, *parts: object) -> None:
         if self.main:
@@ -126,6 +131,9 @@ class Reporter:
         if not self.main:
             return
         write_text(run.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
+        if self.tracker is None:
+            self.tracker = Tracker(run.config.log, run.out, run.config.to_dict())
+        self.tracker.epoch(state.history)
         mv = record["minival_top1"]
         mv_text = f"minival top1 {mv:.2f}%" if mv is not None else "no minival"
         top1 = record["train_top1"]
@@ -154,6 +162,8 @@ class Reporter:
         if not self.main:
             return
         write_json(run.out / "summary.json", summary)
+        if self.tracker is not None:
+            self.tracker.finished(summary)
         skipped = skipped_images(run)
         if skipped:
             write_text(run.out / "skipped.txt", "".join(f"{p}\t{r}\n" for p, r in skipped.items()))
@@ -172,6 +182,7 @@ class Reporter:
             f"outputs in {run.out}/: best.safetensors ("
             + ("EMA " if run.ema is not None else "")
             + f"weights, best on minival), {OUTPUTS}"
+            + "".join(f", {f}" for n, f in _LOGGED.items() if n in run.config.log)
         )
 
 
