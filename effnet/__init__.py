@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from effnet.weights.io import WeightsMismatchError, save_weights
     from effnet.weights.tags import list_models
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "VARIANTS",
