@@ -32,7 +32,9 @@ Interpolation = Literal["bicubic", "bilinear"]
 #: Optimizers of a recipe (``rmsprop_tf`` is the paper's, §5.2).
 OptimizerName = Literal["rmsprop_tf", "adamw", "sgd", "radam", "nadam", "adafactor"]
 #: Learning-rate schedules (``staircase`` is the paper's, §5.2).
-ScheduleName = Literal["staircase", "cosine", "step", "multistep", "exponential", "constant"]
+ScheduleName = Literal[
+    "staircase", "cosine", "step", "multistep", "exponential", "constant", "plateau"
+]
 #: Training-time augmentation policies (``autoaugment`` is the paper's, §5.2).
 #: A train-time augmentation policy by name (:func:`effnet.data.augment.parse_augment`:
 #: ``none``, ``autoaugment``, ``randaugment`` / ``rand-mM-nN``, ``trivialaugment``, ``augmix``).

@@ -60,7 +60,8 @@ def test_timms_args_yaml_maps_what_effnet_has_and_names_the_rest(tmp_path, captu
         "mixup": 0.2, "cutmix": 1.0, "mixup_prob": 1.0, "mixup_switch_prob": 0.5,
         "reprob": 0.25, "aa": "rand-m9-n2", "drop": 0.2, "drop_path": 0.1, "model_ema": True,
         "model_ema_decay": 0.999, "amp": False, "channels_last": True, "seed": 42,
-        "hflip": 0.5, "color_jitter": 0.4, "lr_noise": None, "data_dir": "/data/imagenet",
+        "patience_epochs": 3, "hflip": 0.5, "color_jitter": 0.4, "lr_noise": None,
+        "data_dir": "/data/imagenet",
     }  # fmt: skip
     file = tmp_path / "args.yaml"
     file.write_text(yaml.safe_dump(timm_args))
@@ -70,6 +71,7 @@ def test_timms_args_yaml_maps_what_effnet_has_and_names_the_rest(tmp_path, captu
     assert (r.batch_size, r.epochs, r.optimizer, r.weight_decay) == (32, 5, "adamw", 0.05)
     assert (r.label_smoothing, r.mixup_alpha, r.cutmix_alpha, r.reprob) == (0.1, 0.2, 1.0, 0.25)
     assert (r.augment, r.ema_decay, r.warmup_epochs) == ("rand-m9-n2", 0.999, 1)
+    assert r.plateau_patience == 3
     assert (config.lr, config.seed) == (0.002, 42)
     assert (config.drop_rate, config.drop_path_rate) == (0.2, 0.1)
     assert config.model == "efficientnet_b0" and config.amp is False and config.channels_last

@@ -3,6 +3,7 @@ cosine unchanged), ``--min-lr``, the optimizers torch ships, ``--layer-decay``."
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -11,8 +12,9 @@ from conftest import make_image_folder
 
 import effnet
 from effnet.cli import main
+from effnet.train.checkpoint import load_checkpoint
 from effnet.train.optim import build_optimizer, param_groups
-from effnet.train.schedule import WarmupCosine, WarmupStaircase, build_schedule
+from effnet.train.schedule import WarmupCosine, WarmupStaircase, build_plateau, build_schedule
 from effnet.types import OptimizerName, choices
 
 SPE = 10  # steps per epoch
@@ -42,6 +44,57 @@ def test_multistep_exponential_constant_and_the_floor():
     assert floored(60) == 0.05 and floored(35) == pytest.approx(0.1)
     cosine = build_schedule("cosine", floor=0.2, **common)
     assert cosine(100) == pytest.approx(0.2) and cosine(10) == 1.0
+
+
+def _plateau(warmup_epochs=1.0, floor=0.0):
+    model = torch.nn.Linear(2, 2)
+    groups = [{"params": [model.weight], "lr": 1.0}, {"params": [model.bias], "lr": 0.5}]
+    opt = torch.optim.SGD(groups, lr=1.0)
+    sched = build_plateau(
+        opt, steps_per_epoch=SPE, warmup_epochs=warmup_epochs, factor=0.5, patience=1, floor=floor
+    )
+    return opt, sched
+
+
+def _epochs(opt, sched, metrics):
+    """Train an epoch of SPE steps per metric; the LR of each group after each epoch's end."""
+    lrs = []
+    for metric in metrics:
+        for _ in range(SPE):
+            opt.step()
+            sched.step()
+        sched.epoch_end(metric)
+        lrs.append([g["lr"] for g in opt.param_groups])
+    return lrs
+
+
+def test_plateau_warms_up_then_halves_after_patience_stalled_epochs():
+    opt, sched = _plateau()
+    assert [g["lr"] for g in opt.param_groups] == [0.0, 0.0]  # warmup starts at 0
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    # epoch 1 is warmup (its metric not counted); then 50 best, 50 and 40 stalled: x0.5 after
+    # more than 1 stalled epoch; 60 improves; 60, 60 stall again
+    metrics = [0.0, 50.0, 50.0, 40.0, 60.0, 60.0, 60.0]
+    lrs = _epochs(opt, sched, metrics)
+    assert [lr[0] for lr in lrs] == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
+    assert [lr[1] for lr in lrs][-1] == 0.125  # each group from its own LR (layer decay)
+    # the saved state resumes the same decisions: 60 again stalls once, 60 twice halves
+    state, lr_now = sched.state_dict(), [g["lr"] for g in opt.param_groups]
+    opt2, sched2 = _plateau()
+    for g, lr in zip(opt2.param_groups, lr_now):  # the optimizer's own state_dict holds them
+        g["lr"] = lr
+    sched2.load_state_dict(state)
+    assert _epochs(opt2, sched2, [60.0, 60.0]) == _epochs(opt, sched, [60.0, 60.0])
+    assert opt2.param_groups[0]["lr"] == 0.125
+
+
+def test_plateau_never_goes_below_min_lr():
+    opt, sched = _plateau(warmup_epochs=0, floor=0.3)
+    assert opt.param_groups[0]["lr"] == 1.0  # no warmup: the full LR from the first step
+    lrs = _epochs(opt, sched, [1.0] * 8)
+    assert lrs[-1] == pytest.approx([0.3, 0.15])
 
 
 @pytest.mark.parametrize("name", choices(OptimizerName))
@@ -106,3 +159,27 @@ def test_keep_last_then_average_gives_a_loadable_mean(tmp_path, capsys):
     assert model.num_classes == 3
     assert main(["average", str(tmp_path / "data")]) == 2
     assert "train with --keep-last" in capsys.readouterr().err
+
+
+def test_plateau_lowers_the_lr_when_minival_stalls_and_resumes(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(run), "-b", "8", "--resolution", "32"]
+    argv += ["--workers", "0", "--no-progress", "--procs", "1", "--minival-size", "6"]
+    # an LR too small to move minival top-1: every epoch after the first is a plateau
+    argv += ["--sched", "plateau", "--lr", "1e-7", "--warmup-epochs", "0"]
+    argv += ["--patience-epochs", "0", "--decay-rate", "0.5"]
+    assert main([*argv, "--epochs", "2"]) == 0
+    assert "x0.5 after 0 epochs without a minival gain" in capsys.readouterr().out
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--no-progress"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    top1 = [r["minival_top1"] for r in records]
+    assert top1[1] <= top1[0] and top1[2] <= top1[0], top1  # stalled
+    # each record holds the LR its epoch trained at: epoch 2 stalled (patience 0), so the
+    # resumed epoch 3 trained at half; it stalled too, and the checkpoint holds half again
+    assert [r["lr"] for r in records] == pytest.approx([1e-7, 1e-7, 5e-8])
+    ckpt = load_checkpoint(run / "last.ckpt")
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(2.5e-8)
+    assert ckpt["scheduler"]["plateau"]["best"] == top1[0]
+    assert main(["train", "--sched", "plateau", "--minival-size", "0", "--procs", "1"]) == 2
+    assert "plateau schedule follows minival top-1" in capsys.readouterr().err

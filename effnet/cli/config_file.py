@@ -49,6 +49,7 @@ TIMM_KEYS = {
     "decay_rate": "decay_rate",
     "decay_milestones": "decay_milestones",
     "layer_decay": "layer_decay",
+    "patience_epochs": "patience_epochs",
 }
 _TIMM_ONLY = {"opt", "sched", "smoothing", "aa", "model_ema", "amp_dtype"}
 _TIMM_OPTIMIZERS = {

@@ -178,8 +178,8 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "--sched",
         choices=choices(ScheduleName),
         default=None,
-        help="LR schedule after the warmup (step is the staircase; timm's names); "
-        + _from_recipe("schedule"),
+        help="LR schedule after the warmup (step is the staircase; plateau follows minival "
+        "top-1; timm's names); " + _from_recipe("schedule"),
     )
     g.add_argument(
         "--min-lr",
@@ -197,8 +197,16 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         "--decay-rate",
         type=_probability,
         default=None,
-        help="LR factor of each step / milestone / epoch (exponential); "
-        + _from_recipe("decay_rate"),
+        help="LR factor of each step / milestone / epoch (exponential) / plateau "
+        "(timm's default for plateau: 0.1); " + _from_recipe("decay_rate"),
+    )
+    g.add_argument(
+        "--patience-epochs",
+        type=validate.nonnegative_int,
+        default=None,
+        metavar="N",
+        help="plateau: lower the LR by --decay-rate once minival top-1 has not improved for "
+        "more than N epochs (torch's ReduceLROnPlateau; timm's --patience-epochs); default: 10",
     )
     g.add_argument(
         "--decay-milestones",
@@ -472,6 +480,7 @@ def _recipe(args: argparse.Namespace, *, finetune: bool) -> Any:
         decay_rate=args.decay_rate,
         decay_milestones=args.decay_milestones,
         layer_decay=args.layer_decay,
+        plateau_patience=args.patience_epochs,
         mixup_alpha=args.mixup,
         cutmix_alpha=args.cutmix,
         mixup_prob=args.mixup_prob,

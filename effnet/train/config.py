@@ -161,6 +161,16 @@ class TrainConfig:
             raise ValueError(
                 f"min lr must be >= 0 and layer decay in (0, 1], got {r.min_lr}, {r.layer_decay}"
             )
+        if r.schedule == "plateau" and self.minival_size == 0:
+            raise ValueError(
+                "the plateau schedule follows minival top-1: it needs a minival "
+                "(--minival-size > 0)"
+            )
+        if r.schedule == "plateau" and not (0 < r.decay_rate < 1 and r.plateau_patience >= 0):
+            raise ValueError(
+                "the plateau schedule needs a factor 0 < --decay-rate < 1 and "
+                f"--patience-epochs >= 0, got {r.decay_rate}, {r.plateau_patience}"
+            )
         if r.schedule == "multistep" and not r.decay_milestones:
             raise ValueError("the multistep schedule needs decay milestones (--decay-milestones)")
         if r.mixup_alpha < 0 or r.cutmix_alpha < 0:

@@ -52,6 +52,7 @@ from effnet.train.evaluate import autocast, evaluate
 from effnet.train.loaders import PreloadedLoader, eval_loader
 from effnet.train.mixing import BatchMixer, batch_mixer
 from effnet.train.report import ProgressBar, Reporter, summarize
+from effnet.train.schedule import WarmupPlateau
 from effnet.train.setup import Run, build_run
 from effnet.train.signals import StopSignals
 from effnet.train.state import DeviceSums, RunState
@@ -379,8 +380,10 @@ class Trainer:
         sums = all_reduce_sum([st.partial[k] for k in ("loss", "correct", "seen")], self.info)
         mv = self._evaluate_minival()
         st.epoch += 1
-        record = self._epoch_record(sums, mv)
+        record = self._epoch_record(sums, mv)  # with the LR this epoch trained at
         st.history.append(record)
+        if isinstance(self.parts.scheduler, WarmupPlateau) and mv is not None:
+            self.parts.scheduler.epoch_end(mv["top1"])  # the same all-reduced value everywhere
         finite = self._finite_weights()
         if not finite:
             self.report.log("warning: non-finite weights; best.safetensors not updated")

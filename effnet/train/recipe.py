@@ -21,8 +21,9 @@ class Recipe:
         lr_per_256: learning rate per 256 images, scaled linearly with the global batch.
         weight_decay: L2 (RMSProp, SGD) or decoupled (AdamW) decay; never on BN params/biases.
         schedule: ``"staircase"`` (paper), ``"cosine"``, or timm's ``"step"`` (the same
-            staircase), ``"multistep"``, ``"exponential"``, ``"constant"``
-            (:mod:`effnet.train.schedule`).
+            staircase), ``"multistep"``, ``"exponential"``, ``"constant"``, ``"plateau"``
+            (x ``decay_rate`` when minival top-1 stalls for more than ``plateau_patience``
+            epochs) (:mod:`effnet.train.schedule`).
         warmup_epochs: linear warmup from 0.
         decay_epochs, decay_rate: the staircase: x ``decay_rate`` every ``decay_epochs``.
         label_smoothing: cross-entropy label smoothing.
@@ -53,6 +54,8 @@ class Recipe:
         reprob: random-erasing probability (timm's ``--reprob``).
         min_lr: the lowest LR after warmup (timm's ``--min-lr``; not for ``staircase``).
         decay_milestones: epochs at which ``multistep`` multiplies the LR by ``decay_rate``.
+        plateau_patience: epochs without a minival gain before ``plateau`` lowers the LR
+            (timm's ``--patience-epochs``; torch's ``ReduceLROnPlateau`` ``patience``).
         layer_decay: LR x this per stage from the head down (timm's ``--layer-decay``).
         mixup_alpha, cutmix_alpha: Beta(alpha, alpha) of MixUp and CutMix on train batches
             (timm's ``--mixup`` / ``--cutmix``; 0: off); ``mixup_prob``: the share of batches
@@ -101,6 +104,7 @@ class Recipe:
     min_lr: float = 0.0
     decay_milestones: tuple[float, ...] = ()
     layer_decay: float | None = None
+    plateau_patience: int = 10  # timm's --patience-epochs default
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     mixup_prob: float = 1.0
@@ -126,6 +130,8 @@ class Recipe:
             "multistep": f"x{self.decay_rate} at epochs {list(self.decay_milestones)}{floor}",
             "exponential": f"exponential x{self.decay_rate} per epoch{floor}",
             "constant": "constant",
+            "plateau": f"x{self.decay_rate} after {self.plateau_patience} epochs without a "
+            f"minival gain{floor}",
             "cosine": f"cosine to {self.min_lr:g}" if self.min_lr else "cosine to 0",
         }[self.schedule]
         return (

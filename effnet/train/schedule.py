@@ -7,16 +7,19 @@ simply overrides it while ``step < warmup_steps``.
 
 Schedules are callables ``step -> multiplier`` for :class:`torch.optim.lr_scheduler.LambdaLR`,
 stepped once per optimizer step. They are small classes (not closures) so that
-``LambdaLR.state_dict()`` records their parameters.
+``LambdaLR.state_dict()`` records their parameters. ``plateau`` is the exception: it follows the
+minival top-1 once per epoch through :class:`torch.optim.lr_scheduler.ReduceLROnPlateau`
+(:class:`WarmupPlateau`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 from effnet.types import ScheduleName, check_choice
 
@@ -112,9 +115,87 @@ def build_schedule(
     )
 
 
+class WarmupPlateau:
+    """``plateau``: linear warmup per step (a :class:`LambdaLR` of :class:`WarmupDecay`
+    ``constant``), then the LR stays until the epoch metric (minival top-1, higher is better)
+    stops improving: :class:`ReduceLROnPlateau` multiplies it by ``factor`` after more than
+    ``patience`` epochs without a relative gain of ``threshold`` (torch's defaults), never below
+    each group's ``min_lrs``. As timm's ``PlateauLRScheduler``, epochs that end within the warmup
+    are not counted.
+
+    The loop calls :meth:`step` after every optimizer step (as any schedule) and
+    :meth:`epoch_end` with the metric after each evaluation; :meth:`state_dict` holds both
+    schedulers, for ``last.ckpt``. The reduced LR itself lives in the optimizer's groups (saved
+    with the optimizer), which is why the warmup stops stepping once it is over.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        warmup_steps: int,
+        *,
+        factor: float,
+        patience: int,
+        min_lrs: list[float],
+        threshold: float = 1e-4,
+    ) -> None:
+        self.warmup_steps = warmup_steps
+        self.warmup = LambdaLR(optimizer, WarmupDecay("constant", warmup_steps, 1))
+        self.plateau = ReduceLROnPlateau(
+            optimizer,
+            mode="max",
+            factor=factor,
+            patience=patience,
+            threshold=threshold,
+            min_lr=min_lrs,
+        )
+
+    @property
+    def warming_up(self) -> bool:
+        return self.warmup.last_epoch < self.warmup_steps
+
+    def step(self) -> None:
+        """One optimizer step done: the warmup's next LR (after it, the LR is left as is)."""
+        if self.warming_up:
+            self.warmup.step()
+
+    def epoch_end(self, metric: float) -> None:
+        """An epoch evaluated with ``metric`` (higher is better); ignored within the warmup.
+        Under DDP every process must pass the same value, so that all take the same
+        decision (effnet's minival top-1 is computed from counts summed over processes)."""
+        if not self.warming_up:
+            self.plateau.step(metric)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"warmup": self.warmup.state_dict(), "plateau": self.plateau.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.warmup.load_state_dict(state["warmup"])
+        self.plateau.load_state_dict(state["plateau"])
+
+
+Scheduler = LambdaLR | WarmupPlateau
+
+
 def build_scheduler(optimizer: Optimizer, schedule: Schedule) -> LambdaLR:
     """A per-step :class:`LambdaLR`; each group's LR is its own initial LR times the multiplier."""
     return LambdaLR(optimizer, schedule)
+
+
+def build_plateau(
+    optimizer: Optimizer,
+    *,
+    steps_per_epoch: int,
+    warmup_epochs: float,
+    factor: float,
+    patience: int,
+    floor: float = 0.0,
+) -> WarmupPlateau:
+    """The ``plateau`` schedule (:class:`WarmupPlateau`) of ``optimizer``; ``floor``: the
+    lowest multiplier of each group's initial LR (``min_lr`` / base LR), as for the others."""
+    min_lrs = [floor * group["lr"] for group in optimizer.param_groups]
+    warmup_steps = round(warmup_epochs * steps_per_epoch)
+    return WarmupPlateau(optimizer, warmup_steps, factor=factor, patience=patience, min_lrs=min_lrs)
 
 
 def scaled_lr(lr_per_256: float, batch_size: int) -> float:

@@ -23,7 +23,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
@@ -40,6 +39,8 @@ from effnet.train.evaluate import amp_dtype
 from effnet.train.loaders import PreloadedLoader, default_workers, eval_loader, train_loader
 from effnet.train.optim import build_optimizer, param_groups
 from effnet.train.schedule import (
+    Scheduler,
+    build_plateau,
     build_schedule,
     build_scheduler,
     progress_at,
@@ -80,7 +81,7 @@ class Run:
     steps_per_epoch: int
     base_lr: float
     optimizer: Optimizer
-    scheduler: LRScheduler
+    scheduler: Scheduler
     ema: AveragedModel | None
     ema_decay: float
     scaler: torch.amp.GradScaler | None
@@ -151,7 +152,7 @@ class _Loaders(NamedTuple):
 class _Optimization(NamedTuple):
     base_lr: float
     optimizer: Optimizer
-    scheduler: LRScheduler
+    scheduler: Scheduler
     ema: AveragedModel | None
     ema_decay: float
     criterion: nn.Module
@@ -335,6 +336,22 @@ def _optimization(
         milestones=recipe.decay_milestones,
         floor=recipe.min_lr / base_lr,
     )
+    if recipe.schedule == "plateau":
+        if loaders.minival is None:
+            raise ValueError(
+                "the plateau schedule follows minival top-1, and this run has no minival "
+                "images: raise --minival-size or pick another --sched"
+            )
+        scheduler: Scheduler = build_plateau(
+            optimizer,
+            steps_per_epoch=steps_per_epoch,
+            warmup_epochs=recipe.warmup_epochs,
+            factor=recipe.decay_rate,
+            patience=recipe.plateau_patience,
+            floor=recipe.min_lr / base_lr,
+        )
+    else:
+        scheduler = build_scheduler(optimizer, schedule)
     total_steps = steps_per_epoch * recipe.epochs
     ema_decay = 0.0
     if recipe.ema_decay > 0:
@@ -342,7 +359,7 @@ def _optimization(
     return _Optimization(
         base_lr=base_lr,
         optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, schedule),
+        scheduler=scheduler,
         ema=build_ema(model, ema_decay) if ema_decay > 0 else None,
         ema_decay=ema_decay,
         criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
