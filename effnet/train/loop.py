@@ -60,6 +60,9 @@ from effnet.weights.average import epoch_files
 from effnet.weights.io import load_weights, save_weights
 
 Callback = Callable[[dict[str, Any]], "bool | None"]
+#: Called with each epoch's ``metrics.jsonl`` record once it is saved; it may raise to end
+#: the run there (a search's pruner does).
+EpochCallback = Callable[[dict[str, Any]], None]
 
 #: Steps between reads of the running sums while a progress bar shows them (with the bar off,
 #: they are read at the end of each epoch only).
@@ -92,11 +95,16 @@ class Trainer:
     :class:`~effnet.train.setup.Run`), :meth:`run` trains it; ``state`` is its progress."""
 
     def __init__(
-        self, config: TrainConfig, info: DistInfo, callbacks: Sequence[Callback] = ()
+        self,
+        config: TrainConfig,
+        info: DistInfo,
+        callbacks: Sequence[Callback] = (),
+        epoch_callbacks: Sequence[EpochCallback] = (),
     ) -> None:
         self.config = config
         self.info = info
         self.callbacks = list(callbacks)
+        self.epoch_callbacks = list(epoch_callbacks)
         self.report = Reporter(info)
         self.state = RunState()
         self.parts: Run
@@ -394,6 +402,8 @@ class Trainer:
         st.next_epoch()
         self.save_last()
         self.report.epoch(self.parts, st, record)
+        for cb in self.epoch_callbacks:  # after last.ckpt: an exception here loses nothing
+            cb(record)
         patience = self.config.recipe.patience
         if patience is not None and st.stale_epochs >= patience:
             self.report.log(f"early stop: no minival improvement for {patience} epochs")
@@ -434,17 +444,23 @@ class Trainer:
         return RunResult(r.out, summary, False, st.history)
 
 
-def train(config: TrainConfig, callbacks: Sequence[Callback] = ()) -> RunResult:
+def train(
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    epoch_callbacks: Sequence[EpochCallback] = (),
+) -> RunResult:
     """Run ``config``: train, select on minival, evaluate on val, write the outputs.
 
     ``callbacks`` are called after every optimizer step with ``{"epoch", "step",
     "micro_in_epoch"}``; returning True stops the run as Ctrl-C would (checkpoint saved).
+    ``epoch_callbacks`` get each epoch's ``metrics.jsonl`` record after ``last.ckpt`` is
+    written; an exception they raise ends the run and propagates.
     Raises :class:`NonFiniteLossError` on a NaN/Inf loss (``nan_policy="stop"``).
     """
     config.validate()
     info = distributed.setup(config.device)
     try:
-        trainer = Trainer(config, info, callbacks)
+        trainer = Trainer(config, info, callbacks, epoch_callbacks)
         trainer.setup()
         return trainer.run()
     finally:
