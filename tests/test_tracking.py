@@ -63,6 +63,30 @@ def test_a_failing_logger_warns_once_and_the_run_goes_on(data, tmp_path, capsys,
 
 
 def test_unknown_logger_is_one_line(data, tmp_path, capsys):
-    assert main(_argv(data, tmp_path / "run", "--log", "csv,mlflow")) == 2
-    assert "unknown logger(s) mlflow; known: csv, tensorboard" in capsys.readouterr().err
+    assert main(_argv(data, tmp_path / "run", "--log", "csv,comet")) == 2
+    err = capsys.readouterr().err
+    assert "unknown logger(s) comet; known: csv, tensorboard, mlflow, wandb" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["mlflow", "wandb"])
+def test_a_missing_tracking_package_is_one_line(name, data, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == name else find_spec(n, *a)
+    )
+    assert main(_argv(data, tmp_path / "run", "--log", name)) == 2
+    err = capsys.readouterr().err
+    assert f"--log {name} needs the {name} package: pip install effnet[{name}]" in err
+
+
+def test_help_imports_no_tracking_package():
+    import subprocess
+    import sys
+
+    code = "import sys; from effnet.cli import main\ntry: main(['train', '--help'])\n"
+    code += "except SystemExit: pass\nprint(sorted({'mlflow', 'wandb'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().endswith("[]"), result.stdout[-300:] + result.stderr[-300:]

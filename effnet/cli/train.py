@@ -63,7 +63,7 @@ def _probability(text: str) -> float:
 
 
 def _loggers(text: str) -> tuple[str, ...]:
-    """``csv,tensorboard`` or ``none``."""
+    """``csv,tensorboard,mlflow,wandb`` (any of them) or ``none``."""
     return () if text == "none" else tuple(n.strip() for n in text.split(",") if n.strip())
 
 
@@ -397,8 +397,9 @@ def add_train_args(p: argparse.ArgumentParser, *, finetune: bool = False) -> Non
         default=("csv",),
         metavar="LIST",
         help="experiment loggers, comma-separated: csv (metrics.csv), tensorboard "
-        "(OUT/tensorboard; pip install effnet[tensorboard]); none for metrics.jsonl alone "
-        "(default: csv)",
+        "(OUT/tensorboard; pip install effnet[tensorboard]), mlflow (to MLFLOW_TRACKING_URI, "
+        "experiment MLFLOW_EXPERIMENT_NAME or effnet; effnet[mlflow]), wandb (WANDB_MODE, "
+        "WANDB_PROJECT or effnet; effnet[wandb]); none for metrics.jsonl alone (default: csv)",
     )
     r.add_argument(
         "--keep-last",

@@ -123,6 +123,8 @@ class Reporter:
             + f", out {run.out}"
         )
         self.log(batch_line(run))
+        if self.main:  # the remote runs start with the training
+            self.tracker = Tracker(run.config.log, run.out, run.config.to_dict())
         if bundle.skipped:
             self.log(f"skipped {len(bundle.skipped)} unreadable image(s)")
 
@@ -152,6 +154,8 @@ class Reporter:
 
     def stopped(self, run: Run, state: RunState) -> None:
         """A stop request (Ctrl-C, SIGTERM, a callback) was honoured; how to go on."""
+        if self.tracker is not None:
+            self.tracker.stopped()
         self.log(
             f"stopped at epoch {state.epoch + 1}, step {state.step}: saved "
             f"{run.out / 'last.ckpt'}; continue with: effnet train --resume --out {run.out}"
