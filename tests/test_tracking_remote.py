@@ -190,6 +190,9 @@ def test_wandb_offline(data, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    # no system-metrics sampling or git / package scan competing with the run for 2 cores
+    for name in ("WANDB_X_DISABLE_STATS", "WANDB_X_DISABLE_META", "WANDB_DISABLE_GIT"):
+        monkeypatch.setenv(name, "true")
     monkeypatch.delenv("WANDB_PROJECT", raising=False)
     out = tmp_path / "run"
     assert main(_argv(data, out, "--log", "wandb")) == 0
@@ -219,3 +222,19 @@ def test_wandb_offline(data, tmp_path, monkeypatch):
     (artifact,) = [r.artifact for r in by_kind["artifact"]]
     assert (artifact.name, artifact.type) == (f"{run_id}-best", "model")
     assert {c.path for c in artifact.manifest.contents} == {"best.safetensors", "summary.json"}
+
+
+def test_wandb_online_without_credentials_warns_at_once(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("wandb")
+    from effnet.train.tracking import Tracker
+
+    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, no settings
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    tic = time.monotonic()
+    tracker = Tracker(["csv", "wandb"], tmp_path, {"seed": 0})
+    assert time.monotonic() - tic < 30 and tracker.active == ["csv"]
+    assert "wandb logging failed (no W&B credentials" in capsys.readouterr().err
