@@ -32,7 +32,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     """Call ``write(tmp_path)`` then atomically move ``tmp_path`` to ``path``.
 
     On any failure the temporary file is removed, ``path`` is untouched and an ``OSError``
-    naming the file is raised. Temporary files left by writers killed mid-save are removed.
+    naming the file is raised. Temporary files left by writers killed mid-save are removed
+    (those of live processes, writing the same file at the same time, are left alone).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +55,20 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         raise
     _fsync_dir(path.parent)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
+        if not _alive(stale.name.rsplit("-", 1)[-1]):  # another live writer's is in use
+            stale.unlink(missing_ok=True)
     return path
+
+
+def _alive(pid: str) -> bool:
+    """Whether process ``pid`` (a file name's suffix) runs on this machine."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -1,5 +1,5 @@
 """``effnet search``: the α, β, γ grid search (paper §3.3 step 1) and single-dimension sweeps
-(paper Figures 3 and 8), with streaming results, resume, worker processes and shards."""
+(paper Figures 3 and 8) on an Optuna study that any number of workers share."""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ from effnet.cli.validate import (
 )
 
 
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard takes i/n (e.g. 0/4), got {text!r}") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise argparse.ArgumentTypeError(f"--shard i/n needs 0 <= i < n, got {text!r}")
-    return i, n
-
-
 def _floats(text: str) -> list[float]:
     try:
         return [float(p) for p in text.split(",") if p.strip()]
@@ -39,15 +29,15 @@ EPILOG = """\
 examples:
   effnet search --base efficientnet_b0 --base-phi -4 --resolution 64 --data demo \\
       --out runs/search --grid-step 0.1 --epochs 2 --max-candidates 6 --jobs 2
-  effnet search ... --resume                   # continue a killed search
-  effnet search --sweep depth,width,resolution,compound --base efficientnet_b0 \\
-      --base-phi -4 --resolution 64 --data demo --out runs/sweep --epochs 2
+  effnet search ...                            # the same command again resumes (or joins) it
+  effnet search ... --seeds 3 --pruner median  # 95% intervals; stop hopeless candidates
+  effnet search --sweep depth,width,resolution,compound --macs-ratios 2,4 \\
+      --base efficientnet_b0 --base-phi -4 --resolution 64 --data demo --out runs/sweep
+  optuna-dashboard sqlite:///runs/search/study.db
 
-several machines (a job array; each task runs every n-th candidate, no coordination):
-  #SBATCH --array=0-7
-  effnet search ... --shard $SLURM_ARRAY_TASK_ID/8 --out runs/search/shard-$SLURM_ARRAY_TASK_ID
-  # afterwards, on any machine:
-  effnet search --merge runs/search/shard-* --out runs/search
+several machines: one study in a shared database; run the same command on each
+  (a Slurm array, a loop over hosts); they share the candidates, none is trained twice:
+  effnet search ... --storage postgresql://USER:PASSWORD@HOST/DB --out runs/search
 """
 
 
@@ -95,25 +85,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=3, help="training epochs per candidate")
     p.add_argument("--seed", type=int, default=0, help="seed of every candidate's training")
     p.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        help="train each candidate N times (seeds SEED..SEED+N-1): mean and 95%% interval",
+    )
+    p.add_argument(
         "--jobs",
         type=positive_int,
         default=1,
-        help="candidates trained in parallel, one process each",
+        help="worker processes on this machine (more can join from anywhere: same command)",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="the study's database: postgresql://... for several machines, or "
+        "journal:PATH (a journal file on a shared file system; default: sqlite OUT/study.db)",
+    )
+    p.add_argument("--study", default="effnet-search", help="study name in the storage")
+    p.add_argument(
+        "--sampler",
+        choices=("grid", "tpe"),
+        default="grid",
+        help="grid: every candidate of the grid; tpe: --trials candidates chosen by TPE on "
+        "the same constrained space",
+    )
+    p.add_argument(
+        "--trials", type=positive_int, default=None, help="tpe: how many candidates to train"
+    )
+    p.add_argument(
+        "--pruner",
+        choices=("none", "median", "hyperband"),
+        default="none",
+        help="stop candidates whose per-epoch minival top-1 is hopeless (Optuna's pruners)",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="running trials beat this often; a trial silent 3x as long is taken over by "
+        "another worker",
     )
     deprecated(p, "--workers", "--jobs", "jobs", type=positive_int)
-    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    p.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--shard", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--merge", nargs="+", default=None, help=argparse.SUPPRESS)
     p.add_argument(
         "--max-candidates",
         type=positive_int,
         default=None,
         help="evaluate at most N candidates, spread evenly over the grid",
-    )
-    p.add_argument(
-        "--shard",
-        type=_shard,
-        default=(0, 1),
-        metavar="I/N",
-        help="run only every N-th candidate starting at I (job arrays)",
     )
     p.add_argument(
         "--sweep",
@@ -128,16 +151,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="sweep points (phi values for compound); default per kind",
     )
     p.add_argument(
+        "--macs-ratios",
+        type=_floats,
+        default=None,
+        metavar="R1,R2",
+        help="sweep points instead: for each kind, the multiplier whose network costs "
+        "R times the base's multiply-adds (paper Figure 8 compares at equal FLOPS)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="no training: a synthetic score, to check the grid and outputs",
-    )
-    p.add_argument(
-        "--merge",
-        nargs="+",
-        default=None,
-        metavar="DIR",
-        help="merge the results of shard folders into --out and stop",
     )
     p.set_defaults(run=run)
 
@@ -145,25 +169,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from effnet.analysis.plots import plot_search, plot_sweep
     from effnet.cli import UserError
     from effnet.scaling import search
 
-    if args.merge:
-        ranked = search.merge(args.merge, args.out)
-        print(f"merged {len(args.merge)} folders into {args.out}: {len(ranked)} finished")
-        _report(ranked, args.out, plot_search, plot_sweep)
-        return 0
+    if args.shard or args.merge:
+        raise UserError(
+            "--shard and --merge were removed in 0.5.0: a search is one Optuna study; run the "
+            "same command on every machine with --storage URL (see effnet search --help)"
+        )
+    if args.resume:
+        print("effnet: --resume is no longer needed: the same command resumes the search")
     if args.data is None:
         raise UserError("--data is required ('demo' or a dataset folder)")
-    if args.epochs < 1 or args.jobs < 1:
-        raise UserError("--epochs and --workers must be >= 1")
     if not args.dry_run and args.data != "demo" and not Path(args.data).expanduser().is_dir():
         raise UserError(f"--data {args.data!r} is not 'demo' or a dataset folder")
+    if args.sampler == "tpe" and (args.sweep or not args.trials):
+        raise UserError("--sampler tpe searches alpha, beta, gamma and needs --trials N")
     base = search.base_spec(args.base, args.base_phi, args.resolution)  # fails early on a name
     if args.sweep:
         kinds = [k.strip() for k in args.sweep.split(",") if k.strip()]
-        cands = search.sweep_candidates(kinds, args.multipliers)
+        if args.macs_ratios:
+            print(f"finding the multipliers for {args.macs_ratios} x the base's multiply-adds")
+            cands = search.matched_candidates(base, kinds, args.macs_ratios)
+        else:
+            cands = search.sweep_candidates(kinds, args.multipliers)
     else:
         cands = search.grid(args.grid_step, args.tolerance)
         if not cands:
@@ -171,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
                 f"no alpha, beta, gamma on a {args.grid_step:g} grid within {args.tolerance:g} "
                 "of alpha*beta^2*gamma^2 = 2; use a finer --grid-step or larger --tolerance"
             )
-    cands = search.select(cands, args.max_candidates, args.shard)
+    cands = search.select(cands, args.max_candidates)
     settings = search.SearchSettings(
         base=args.base,
         base_phi=args.base_phi,
@@ -180,33 +209,52 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         macs_tolerance=args.macs_tolerance,
+        seeds=args.seeds,
+        sampler=args.sampler,
+        trials=args.trials,
+        grid_step=args.grid_step,
     )
-    evaluator = search.synthetic_evaluator if args.dry_run else None
-    ranked = search.run(
-        cands, settings, args.out, workers=args.jobs, resume=args.resume, evaluator=evaluator
-    )
-    _report(ranked, args.out, plot_search, plot_sweep)
+    try:
+        ranked = search.run(
+            cands,
+            settings,
+            args.out,
+            workers=args.jobs,
+            storage=args.storage,
+            study_name=args.study,
+            pruner=args.pruner,
+            heartbeat=args.heartbeat,
+            evaluator=search.synthetic_evaluator if args.dry_run else None,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _report(ranked, args.out)
     return 0
 
 
-def _report(ranked: list, out: str, plot_search, plot_sweep) -> None:  # noqa: ANN001
+def _report(ranked: list, out: str) -> None:
     from pathlib import Path
+
+    from effnet.scaling.results import noise_note
+    from effnet.scaling.stats import not_beaten
 
     if not ranked:
         print("no finished candidates yet")
         return
     for r in ranked[:5]:
+        ci = f" +-{r['top1_ci']:.2f}" if r.get("top1_ci") is not None else ""
         print(
-            f"  top1 {r['top1']:6.2f}  {r['kind']:10s} d={r['alpha']:.3f} w={r['beta']:.3f} "
+            f"  top1 {r['top1']:6.2f}{ci}  {r['kind']:10s} d={r['alpha']:.3f} w={r['beta']:.3f} "
             f"r={r['gamma']:.3f} {r['resolution']}px  {r['macs'] / 1e6:8.1f}M MACs "
             f"{r['params'] / 1e6:6.2f}M params"
         )
-    if any(r["kind"] == "grid" for r in ranked):
-        print(f"plot: {plot_search(ranked, Path(out) / 'search.png')}")
-        b = next(r for r in ranked if r["kind"] == "grid")
-        print(
-            f"best: alpha={b['alpha']:g} beta={b['beta']:g} gamma={b['gamma']:g} "
-            f"(top1 {b['top1']:.2f}) -> {Path(out) / 'best.json'}"
-        )
-    if any(r["kind"] != "grid" for r in ranked):
-        print(f"plot: {plot_sweep(ranked, Path(out) / 'sweep.png')}")
+    out = Path(out)
+    for name in ("search.png", "sweep.png"):
+        if (out / name).exists():
+            print(f"plot: {out / name}")
+    b = ranked[0]
+    print(
+        f"best: alpha={b['alpha']:g} beta={b['beta']:g} gamma={b['gamma']:g} "
+        f"(top1 {b['top1']:.2f}) -> {out / 'best.json'}"
+    )
+    print(noise_note(ranked, not_beaten(ranked)))
