@@ -90,8 +90,8 @@ def test_scale_bad_number_and_conflicts(capsys: pytest.CaptureFixture) -> None:
     assert "unknown model" in capsys.readouterr().err
 
 
-def test_search_dry_run_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    args = [
+def _search_args(out: Path, *extra: str) -> list[str]:
+    return [
         "search",
         "--base",
         "efficientnet_b0",
@@ -102,21 +102,29 @@ def test_search_dry_run_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture
         "--data",
         "demo",
         "--out",
-        str(tmp_path),
+        str(out),
         "--grid-step",
         "0.1",
         "--dry-run",
-        "--max-candidates",
-        "3",
+        *extra,
     ]
-    assert main(args) == 0
-    assert main(args) == 2  # exists: needs --resume
-    assert "--resume" in capsys.readouterr().err
-    assert main([*args[:-1], "5", "--resume"]) == 0
-    lines = (tmp_path / "results.jsonl").read_text().splitlines()
-    assert 3 < len(lines) <= 5 + 3
+
+
+def test_search_dry_run_resumes_and_refuses_other_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(_search_args(tmp_path, "--max-candidates", "3", "--seeds", "2")) == 0
+    out = capsys.readouterr().out
+    assert "study 'effnet-search' created" in out and "+-" in out  # intervals over 2 seeds
+    assert main(_search_args(tmp_path, "--max-candidates", "3", "--seeds", "2")) == 0
+    assert "attached to study" in capsys.readouterr().out
+    assert main(_search_args(tmp_path, "--max-candidates", "5", "--seeds", "2")) == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and "candidates" in err and "Traceback" not in err
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert 1 <= len(rows) <= 3 and all(len(r.get("seeds", [0, 1])) == 2 for r in rows)
     assert json.loads((tmp_path / "best.json").read_text())["best"]["status"] == "ok"
-    assert (tmp_path / "search.png").exists()
+    assert (tmp_path / "search.png").exists() and (tmp_path / "study.db").exists()
 
 
 def test_search_sweep_dry_run(tmp_path: Path) -> None:
@@ -147,36 +155,17 @@ def test_search_sweep_dry_run(tmp_path: Path) -> None:
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 
-def test_search_merge(tmp_path: Path) -> None:
-    common = [
-        "search",
-        "--base",
-        "efficientnet_b0",
-        "--base-phi",
-        "-4",
-        "--resolution",
-        "64",
-        "--data",
-        "demo",
-        "--grid-step",
-        "0.1",
-        "--dry-run",
-        "--max-candidates",
-        "4",
-    ]
-    for i in range(2):
-        assert main([*common, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}")]) == 0
-    assert (
-        main(
-            [
-                "search",
-                "--merge",
-                str(tmp_path / "s0"),
-                str(tmp_path / "s1"),
-                "--out",
-                str(tmp_path / "all"),
-            ]
-        )
-        == 0
-    )
-    assert len((tmp_path / "all" / "results.jsonl").read_text().splitlines()) == 4
+def test_search_tpe_trains_the_number_of_trials_asked(tmp_path: Path) -> None:
+    assert main(_search_args(tmp_path, "--sampler", "tpe", "--trials", "3")) == 0
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert 1 <= len(ok) <= 3 and all(abs(r["product"] - 2) < 0.06 for r in ok)
+    assert main(_search_args(tmp_path / "b", "--sampler", "tpe")) == 2  # no --trials
+
+
+def test_search_shard_and_merge_point_to_the_shared_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(_search_args(tmp_path, "--shard", "0/2")) == 2
+    assert main(["search", "--merge", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("--storage") == 2

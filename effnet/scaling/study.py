@@ -13,7 +13,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +52,34 @@ def open_storage(url: str, heartbeat: float = 60.0, max_retry: int = 3) -> Any:
         engine = {"connect_args": {"timeout": 120}}  # several local workers wait for the lock
     else:
         engine = {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine,
-        heartbeat_interval=max(1, round(heartbeat)),
-        grace_period=max(2, round(3 * heartbeat)),
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
-            max_retry=max_retry, inherit_intermediate_values=True
-        ),
-    )
+    import sqlalchemy.exc
+
+    def create() -> Any:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine,
+            heartbeat_interval=max(1, round(heartbeat)),
+            grace_period=max(2, round(3 * heartbeat)),
+            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
+                max_retry=max_retry, inherit_intermediate_values=True
+            ),
+        )
+
+    # workers started together race to create the tables: one at a time on this machine
+    # (a lock file beside an SQLite database), and retried against a server
+    lock = Path(url.removeprefix("sqlite:///") + ".lock") if url.startswith("sqlite:") else None
+    for attempt in range(6):
+        try:
+            if lock is None:
+                return create()
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                return create()
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == 5:
+                raise
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
 
 
 def make_pruner(name: str, epochs: int) -> Any:
