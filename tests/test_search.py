@@ -268,3 +268,11 @@ def test_optuna_dashboard_reads_the_study(tmp_path: Path) -> None:
     assert status[0].startswith("200")
     (study,) = json.loads(body)["study_summaries"]
     assert study["study_name"] == search.STUDY and study["directions"] == ["maximize"]
+
+
+def test_a_journal_file_holds_the_study_too(tmp_path: Path) -> None:
+    storage = f"journal:{tmp_path / 'shared' / 'search.journal'}"
+    ranked = search.run(CANDS, SETTINGS, tmp_path / "out", storage=storage, evaluator=fake,
+                        log=quiet)  # fmt: skip
+    assert len(ranked) == 4 and (tmp_path / "shared" / "search.journal").stat().st_size > 0
+    assert not (tmp_path / "out" / "study.db").exists()

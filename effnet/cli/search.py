@@ -229,6 +229,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     _report(ranked, args.out)
+    from effnet.scaling.study import describe, storage_url
+
+    url = storage_url(args.storage, args.out)
+    if not url.startswith("journal:"):
+        print(f"the study: optuna-dashboard {describe(url)}")
     return 0
 
 
