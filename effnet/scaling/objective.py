@@ -61,8 +61,8 @@ def evaluate_candidate(
             report(int(record["epoch"]), float(record["minival_top1"]))
 
     result = train(config, epoch_callbacks=[on_epoch])
-    if result.summary is None:
-        raise RuntimeError(f"training of {spec.name} was interrupted")
+    if result.summary is None:  # Ctrl-C or a signal: the trial is run again later, resumed
+        raise KeyboardInterrupt(f"training of {spec.name} was interrupted")
     s = result.summary
     top1 = s["minival_top1"] if s.get("minival_top1") is not None else s["val_top1"]
     return {"top1": top1, "val_top1": s.get("val_top1")}
