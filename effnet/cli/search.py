@@ -47,8 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="grid-search alpha, beta, gamma (or sweep one dimension) by training candidates",
         description="Step 1 of compound scaling (Tan & Le 2019, §3.3): enumerate alpha, beta, "
         "gamma >= 1 with |alpha*beta^2*gamma^2 - 2| <= tolerance, build each phi=1 candidate, "
-        "check its multiply-adds, train it briefly, and rank by minival top-1. Results stream "
-        "to OUT/results.jsonl; OUT/best.json holds the winner; OUT/search.png plots them.",
+        "check its multiply-adds, train it briefly, and rank by minival top-1. All workers "
+        "running this command share one Optuna study (OUT/study.db, or --storage), and the "
+        "same command resumes it. OUT/results.jsonl, OUT/best.json (the winner, and the "
+        "candidates it does not beat beyond seed noise) and OUT/search.png are rewritten "
+        "from the study after every trial.",
         epilog=EPILOG,
         formatter_class=RawDescriptionHelpFormatter,
     )
