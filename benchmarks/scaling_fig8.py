@@ -10,7 +10,7 @@ command runs again. Prints a markdown table (MACs, params, mean minival and val 
 95% interval per method and size), writes ``--plot`` and appends the table, dated and with the
 machine, to ``--results``.
 
-    python benchmarks/scaling_fig8.py                    # about 1.5 h on a 2-core CPU
+    python benchmarks/scaling_fig8.py                    # about an hour on a 2-core CPU
     python benchmarks/scaling_fig8.py --epochs 1 --seeds 2 --out /tmp/fig8-quick  # a check
 """
 
@@ -79,7 +79,8 @@ def main() -> int:
     for method in METHODS:
         for r in rows:
             if r["method"] in ("base", method):
-                plot_rows.append({**r, "kind": method, "value": r["macs_ratio"]})
+                label = "base" if r["method"] == "base" else f"{r['macs_ratio']:.1f}x"
+                plot_rows.append({**r, "kind": method, "label": label})
     print(f"plot: {plot_sweep(plot_rows, args.plot)}")
     with open(args.results, "a") as f:
         f.write(f"\n## {datetime.date.today()}: scaling_fig8.py\n\n{table}\n")

@@ -45,24 +45,35 @@ def plot_search(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) ->
 
 
 def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Top-1 against multiply-adds, one line per sweep kind (paper Figures 3 and 8)."""
+    """Top-1 against multiply-adds, one line per sweep kind (paper Figures 3 and 8), with
+    error bars where rows carry a 95% interval (``top1_ci``) and ``label`` annotating a point
+    where given (default: its multiplier, or φ)."""
     ok = [r for r in rows if r.get("status") == "ok" and r.get("kind") != "grid"]
     if not ok:
         raise ValueError("no finished sweep points to plot")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     for kind in sorted({r["kind"] for r in ok}):
-        pts = sorted((r["macs"], r["top1"], r["value"]) for r in ok if r["kind"] == kind)
-        ax.plot([p[0] / 1e6 for p in pts], [p[1] for p in pts], "o-", label=kind)
-        for m, t, v in pts:
+        pts = sorted((r for r in ok if r["kind"] == kind), key=lambda r: r["macs"])
+        x = [r["macs"] / 1e6 for r in pts]
+        y = [r["top1"] for r in pts]
+        ci = [r.get("top1_ci") or 0.0 for r in pts]
+        if any(ci):  # several seeds: the 95% interval of each mean
+            ax.errorbar(x, y, yerr=ci, fmt="o-", capsize=3, label=kind, alpha=0.85)
+        else:
+            ax.plot(x, y, "o-", label=kind)
+        for r in pts:
+            default = f"{'phi=' if kind == 'compound' else ''}{r['value']:g}"
             ax.annotate(
-                f"{'phi=' if kind == 'compound' else ''}{v:g}",
-                (m / 1e6, t),
+                r.get("label", default),
+                (r["macs"] / 1e6, r["top1"]),
                 textcoords="offset points",
                 xytext=(3, 3),
                 fontsize=7,
             )
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(plt.matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("multiply-adds (millions, log scale)")
     ax.set_ylabel("top-1 (%)")
     ax.set_title("accuracy vs multiply-adds by scaling dimension")
