@@ -169,3 +169,14 @@ def test_search_shard_and_merge_point_to_the_shared_study(
     assert main(_search_args(tmp_path, "--shard", "0/2")) == 2
     assert main(["search", "--merge", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("--storage") == 2
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:secret@127.0.0.1:1/db", "nonsense"])
+def test_search_storage_that_cannot_open_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, url: str
+) -> None:
+    pytest.importorskip("psycopg")
+    assert main(_search_args(tmp_path, "--storage", url)) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the study's storage" in err and "secret" not in err
+    assert "Traceback" not in err

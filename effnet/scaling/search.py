@@ -129,8 +129,14 @@ def open_search(
     Path(out).mkdir(parents=True, exist_ok=True)
     try:
         store = open_storage(url, heartbeat)
-    except ModuleNotFoundError as exc:
-        raise ValueError(f"storage {describe(url)} needs the {exc.name} package") from None
+    except ImportError:
+        raise ValueError(
+            f"storage {describe(url)}: its database driver is not installed "
+            "(PostgreSQL: pip install effnet[postgres])"
+        ) from None
+    except Exception as exc:  # a bad URL, a server down or refusing us
+        reason = " ".join(str(exc).split("\n")[0].split())[:300]
+        raise ValueError(f"cannot open the study's storage {describe(url)}: {reason}") from None
     study = optuna.create_study(
         study_name=study_name,
         storage=store,

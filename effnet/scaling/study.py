@@ -75,7 +75,7 @@ def open_storage(url: str, heartbeat: float = 60.0, max_retry: int = 3) -> Any:
             with open(lock, "a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 return create()
-        except sqlalchemy.exc.SQLAlchemyError:
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
             if attempt == 5:
                 raise
             time.sleep(0.2 + random.random())
